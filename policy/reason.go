@@ -1,0 +1,95 @@
+package policy
+
+import "strconv"
+
+// Reason is a stable, machine-readable code for a decision, used as a
+// metrics label and in logs. [Decision.Message] turns it into a sentence.
+type Reason uint8
+
+// The reasons. Their String values are the stable codes.
+const (
+	ReasonNoPolicy          Reason = iota // no policy matched
+	ReasonPolicyOff                       // the policy's mode is off
+	ReasonNoOrigin                        // the request has no origin header
+	ReasonOriginAllowed                   // the origin is allowed
+	ReasonAllOriginsAllowed               // allow_all_origins
+	ReasonOriginNotAllowed                // the origin matches no rule
+	ReasonOriginTooLong                   // longer than MaxOriginLength
+	ReasonOriginInvalid                   // bytes no browser sends
+	ReasonMultipleOrigins                 // more than one origin line
+	ReasonMethodInvalid                   // empty or not a token
+	ReasonMethodNotAllowed                // not in allow_methods
+	ReasonHeaderInvalid                   // a requested header name is not a token
+	ReasonHeaderNotAllowed                // a requested header is not in allow_headers
+)
+
+var reasonCodes = [...]string{
+	ReasonNoPolicy:          "no_policy",
+	ReasonPolicyOff:         "policy_off",
+	ReasonNoOrigin:          "no_origin",
+	ReasonOriginAllowed:     "origin_allowed",
+	ReasonAllOriginsAllowed: "all_origins_allowed",
+	ReasonOriginNotAllowed:  "origin_not_allowed",
+	ReasonOriginTooLong:     "origin_too_long",
+	ReasonOriginInvalid:     "origin_invalid",
+	ReasonMultipleOrigins:   "multiple_origins",
+	ReasonMethodInvalid:     "method_invalid",
+	ReasonMethodNotAllowed:  "method_not_allowed",
+	ReasonHeaderInvalid:     "header_invalid",
+	ReasonHeaderNotAllowed:  "header_not_allowed",
+}
+
+// String returns the stable code, e.g. "header_not_allowed".
+func (r Reason) String() string { return reasonCodes[r] }
+
+// Reasons lists every reason, for pre-creating metric series.
+func Reasons() []Reason {
+	rs := make([]Reason, len(reasonCodes))
+	for i := range rs {
+		rs[i] = Reason(i)
+	}
+	return rs
+}
+
+// MaxOriginLength is the longest origin corsproc will look at; longer ones
+// are denied without running any pattern.
+const MaxOriginLength = 2048
+
+// Message is the reason as a sentence a web developer understands, e.g.
+// `header "x-api-key" is not in allow_headers`. It allocates; call it for
+// logs, explain and debug headers, not on every request.
+func (d *Decision) Message() string {
+	q := strconv.Quote(d.Detail) // quoting keeps odd bytes visible and inert
+	switch d.Reason {
+	case ReasonNoPolicy:
+		return "no policy matches this host, path and route; the request is not touched"
+	case ReasonPolicyOff:
+		return "policy " + strconv.Quote(d.Policy) + " is off; the request is not touched"
+	case ReasonNoOrigin:
+		return "the request has no origin header, so CORS does not apply; vary: origin keeps caches honest"
+	case ReasonOriginAllowed:
+		return "origin " + q + " is allowed"
+	case ReasonAllOriginsAllowed:
+		return "allow_all_origins admits every origin"
+	case ReasonOriginNotAllowed:
+		return "origin " + q + " matches nothing in allowed_origins or allowed_origin_regexes"
+	case ReasonOriginTooLong:
+		return "the origin is longer than " + strconv.Itoa(MaxOriginLength) + " bytes; no browser sends that"
+	case ReasonOriginInvalid:
+		return "origin " + q + " has bytes no browser sends in an origin"
+	case ReasonMultipleOrigins:
+		return "the request has more than one origin header"
+	case ReasonMethodInvalid:
+		return "access-control-request-method " + q + " is not a valid method token"
+	case ReasonMethodNotAllowed:
+		return "method " + q + " is not in allow_methods (methods compare case-sensitively)"
+	case ReasonHeaderInvalid:
+		return "access-control-request-headers has " + q + ", which is not a valid header name"
+	case ReasonHeaderNotAllowed:
+		if d.Detail == "authorization" {
+			return `header "authorization" is not in allow_headers ("*" never covers authorization; list it by name)`
+		}
+		return "header " + q + " is not in allow_headers"
+	}
+	return d.Reason.String()
+}

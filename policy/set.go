@@ -1,0 +1,80 @@
+package policy
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"os"
+)
+
+// Set is a compiled policy file: immutable and safe for concurrent use.
+type Set struct {
+	file     string
+	sha256   string
+	policies []*compiled
+	resolved []Policy // effective policies, defaults applied, origins normalised
+	warnings []Problem
+}
+
+// Load reads and compiles the policy file at path. On failure the error is
+// an [*Error] listing every problem, or the error from reading the file.
+func Load(path string) (*Set, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read policy file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse compiles policy file content; file names it in messages. On failure
+// the error is an [*Error] listing every problem, warnings included.
+func Parse(file string, data []byte) (*Set, error) {
+	f, problems := decode(file, data)
+	s := &Set{file: file}
+	if f != nil {
+		s.resolved, s.policies, problems = compile(file, f, problems)
+	}
+	sortProblems(problems)
+	for _, p := range problems {
+		if p.Severity == SeverityError {
+			return nil, &Error{File: file, Problems: problems}
+		}
+	}
+	sum := sha256.Sum256(data)
+	s.sha256 = hex.EncodeToString(sum[:])
+	s.warnings = problems
+	return s, nil
+}
+
+//go:embed default.yaml
+var defaultPolicy []byte
+
+// DefaultFile is the name the embedded development policy goes by.
+const DefaultFile = "(embedded development policy)"
+
+// Default returns the embedded development policy: http://localhost:* and
+// http://127.0.0.1:* allowed, without credentials. Never for production.
+func Default() *Set {
+	s, err := Parse(DefaultFile, defaultPolicy)
+	if err != nil {
+		panic("embedded default policy is invalid: " + err.Error()) // a build defect, caught by tests
+	}
+	return s
+}
+
+// DefaultYAML returns the embedded development policy's source.
+func DefaultYAML() []byte { return append([]byte(nil), defaultPolicy...) }
+
+// File is the name the Set was loaded from.
+func (s *Set) File() string { return s.file }
+
+// SHA256 is the hex digest of the file's bytes.
+func (s *Set) SHA256() string { return s.sha256 }
+
+// Warnings are the problems that did not refuse the file.
+func (s *Set) Warnings() []Problem { return s.warnings }
+
+// Policies returns the effective policies, defaults applied and origins
+// normalised, for display.
+func (s *Set) Policies() []Policy { return s.resolved }
