@@ -35,6 +35,7 @@ func Parse(file string, data []byte) (*Set, error) {
 	if f != nil {
 		s.resolved, s.policies, problems = compile(file, f, problems)
 	}
+	locate(data, problems)
 	sortProblems(problems)
 	for _, p := range problems {
 		if p.Severity == SeverityError {

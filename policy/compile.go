@@ -1,0 +1,491 @@
+package policy
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// builtin are the defaults for every key no policy or defaults block sets:
+// django-cors-headers' own for the CORS keys, so its users find what they
+// know.
+var builtin = Settings{
+	Mode:                 ptr("enforce"),
+	AllowedOrigins:       []string{},
+	AllowedOriginRegexes: []string{},
+	AllowAllOrigins:      ptr(false),
+	AllowMethods:         []string{"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"},
+	AllowHeaders:         []string{"accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"},
+	ExposeHeaders:        []string{},
+	PreflightMaxAge:      ptr(86400),
+	AllowCredentials:     ptr(false),
+	AllowPrivateNetwork:  ptr(false),
+	PreflightStatus:      ptr(204),
+	UpstreamCORSHeaders:  ptr("replace"),
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// compiled is one policy ready for requests: every header value that does
+// not depend on the request is computed here, once.
+type compiled struct {
+	name string
+	mode Mode
+
+	// selection
+	hosts        map[string]struct{} // exact hosts, lower case
+	hostSuffixes map[string]struct{} // "example.com" for "*.example.com"
+	pathPrefixes []string
+	pathRegex    *regexp.Regexp
+	routes       []string
+
+	origins     origins
+	credentials bool
+	keep        bool // upstream_cors_headers: keep
+
+	methodsAny bool
+	methods    []string
+	headersAny bool
+	headers    map[string]struct{} // lower case; with headersAny only the ones listed beside "*"
+	pna        bool
+	status     int
+
+	// precomputed header values
+	allowMethods  string // "" when allowMethods is "*" with credentials (echo)
+	allowHeaders  string // "" when allowHeaders is "*" with credentials (echo)
+	maxAge        string // "" omits the header
+	expose        string
+	preflightVary string
+}
+
+// merge merges a policy's settings over defaults over builtin, and
+// says where each effective value came from, for messages.
+func merge(own, defaults *Settings) (eff Settings, fromDefaults map[string]bool) {
+	fromDefaults = map[string]bool{}
+	pick := func(key string, o, d, b any) any {
+		switch {
+		case !isUnset(o):
+			return o
+		case !isUnset(d):
+			fromDefaults[key] = true
+			return d
+		}
+		return b
+	}
+	eff.Mode = pick("mode", own.Mode, defaults.Mode, builtin.Mode).(*string)
+	eff.AllowedOrigins = pick("allowed_origins", own.AllowedOrigins, defaults.AllowedOrigins, builtin.AllowedOrigins).([]string)
+	eff.AllowedOriginRegexes = pick("allowed_origin_regexes", own.AllowedOriginRegexes, defaults.AllowedOriginRegexes, builtin.AllowedOriginRegexes).([]string)
+	eff.AllowAllOrigins = pick("allow_all_origins", own.AllowAllOrigins, defaults.AllowAllOrigins, builtin.AllowAllOrigins).(*bool)
+	eff.AllowMethods = pick("allow_methods", own.AllowMethods, defaults.AllowMethods, builtin.AllowMethods).([]string)
+	eff.AllowHeaders = pick("allow_headers", own.AllowHeaders, defaults.AllowHeaders, builtin.AllowHeaders).([]string)
+	eff.ExposeHeaders = pick("expose_headers", own.ExposeHeaders, defaults.ExposeHeaders, builtin.ExposeHeaders).([]string)
+	eff.PreflightMaxAge = pick("preflight_max_age", own.PreflightMaxAge, defaults.PreflightMaxAge, builtin.PreflightMaxAge).(*int)
+	eff.AllowCredentials = pick("allow_credentials", own.AllowCredentials, defaults.AllowCredentials, builtin.AllowCredentials).(*bool)
+	eff.AllowPrivateNetwork = pick("allow_private_network", own.AllowPrivateNetwork, defaults.AllowPrivateNetwork, builtin.AllowPrivateNetwork).(*bool)
+	eff.PreflightStatus = pick("preflight_status", own.PreflightStatus, defaults.PreflightStatus, builtin.PreflightStatus).(*int)
+	eff.UpstreamCORSHeaders = pick("upstream_cors_headers", own.UpstreamCORSHeaders, defaults.UpstreamCORSHeaders, builtin.UpstreamCORSHeaders).(*string)
+	return eff, fromDefaults
+}
+
+func isUnset(v any) bool {
+	switch x := v.(type) {
+	case *string:
+		return x == nil
+	case *bool:
+		return x == nil
+	case *int:
+		return x == nil
+	case []string:
+		return x == nil
+	}
+	return true
+}
+
+// compile validates every policy against its effective settings and builds
+// the matchers. Values a policy inherits from defaults are checked once,
+// under defaults, so one bad default is one problem, not one per policy.
+func compile(file string, f *File, list []Problem) ([]Policy, []*compiled, []Problem) {
+	ps := &problems{file: file, list: list}
+	defLoc := loc{ps: ps, policy: -1, key: "defaults"}
+	checkValues(defLoc, &f.Defaults)
+
+	var resolved []Policy
+	var out []*compiled
+	seen := map[string]int{}
+	catchAll := -1
+	for i := range f.Policies {
+		p := &f.Policies[i]
+		l := loc{ps: ps, policy: i, name: p.Name}
+		if j, dup := seen[p.Name]; dup && p.Name != "" {
+			l.child("name").valueError(p.Name, "duplicate name; policies["+strconv.Itoa(j)+"] already uses it, and names must be unique")
+		} else {
+			seen[p.Name] = i
+		}
+		if catchAll >= 0 {
+			l.warnf("can never match: policies[%d] %q has no match conditions and catches every request first", catchAll, f.Policies[catchAll].Name)
+		}
+		checkValues(l, &p.Settings)
+		eff, inherited := merge(&p.Settings, &f.Defaults)
+		c := &compiled{name: p.Name}
+		compileMatch(l.child("match"), p.Match, c)
+		if catchAll < 0 && (p.Match == nil || p.Match.Hosts == nil && p.Match.PathPrefixes == nil && p.Match.PathRegex == "" && p.Match.Routes == nil) {
+			catchAll = i
+		}
+		compileSettings(l, &eff, inherited, c)
+		eff.AllowedOrigins = normalisedOrigins(eff.AllowedOrigins)
+		resolved = append(resolved, Policy{Name: p.Name, Match: p.Match, Settings: eff})
+		out = append(out, c)
+	}
+	return resolved, out, ps.list
+}
+
+func normalisedOrigins(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if p, msg := parseOriginPattern(s); msg == "" {
+			out = append(out, p.normalised)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkValues validates the values a block sets itself, each on its own.
+func checkValues(l loc, s *Settings) {
+	for i, o := range s.AllowedOrigins {
+		el := l.child("allowed_origins").index(i)
+		p, msg := parseOriginPattern(o)
+		switch {
+		case msg != "":
+			el.valueError(o, msg)
+		case p.normalised != o:
+			el.valueWarning(o, "normalised to "+strconv.Quote(p.normalised)+", as browsers send it; write it that way")
+		}
+		if msg == "" && p.normalised == "null" {
+			el.valueWarning(o, "the null origin comes from sandboxed iframes, data: URLs, file: pages and redirects: any site can send it")
+		}
+	}
+	for i, r := range s.AllowedOriginRegexes {
+		el := l.child("allowed_origin_regexes").index(i)
+		if err := checkRegex(r); err != "" {
+			el.valueError(r, err)
+		} else if dot := unescapedDot(r); dot >= 0 {
+			el.valueWarning(r, `has an unescaped "." at byte `+strconv.Itoa(dot)+`, which matches any character (so "app.example.com" also admits "appxexample.com"); write "\."`)
+		}
+	}
+	checkMethods(l.child("allow_methods"), s.AllowMethods)
+	checkHeaderNames(l.child("allow_headers"), s.AllowHeaders, true)
+	checkHeaderNames(l.child("expose_headers"), s.ExposeHeaders, false)
+	if s.PreflightMaxAge != nil && *s.PreflightMaxAge < 0 {
+		l.child("preflight_max_age").errorf("%d is negative; use 0 to omit the header", *s.PreflightMaxAge)
+	}
+	if s.PreflightStatus != nil && *s.PreflightStatus != 200 && *s.PreflightStatus != 204 {
+		l.child("preflight_status").errorf("%d is not allowed; use 200 or 204", *s.PreflightStatus)
+	}
+}
+
+var forbiddenMethods = []string{"CONNECT", "TRACE", "TRACK"}
+
+func checkMethods(l loc, methods []string) {
+	for i, m := range methods {
+		el := l.index(i)
+		switch {
+		case m == "*":
+			if len(methods) > 1 {
+				el.valueError(m, `"*" stands alone: write allow_methods: ["*"]`)
+			}
+		case !isToken(m):
+			el.valueError(m, "not a valid method token")
+		case slices.Contains(forbiddenMethods, strings.ToUpper(m)):
+			el.valueError(m, "browsers never send this method from fetch or XHR; remove it")
+		case m != strings.ToUpper(m) && slices.Contains([]string{"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"}, strings.ToUpper(m)):
+			el.valueWarning(m, "browsers upper-case this method before sending it, so it only matches as "+strconv.Quote(strings.ToUpper(m)))
+		}
+	}
+}
+
+// forbiddenRequestHeaders are the Fetch standard's forbidden request-header
+// names: a page can never set them, so allowing them means nothing.
+var forbiddenRequestHeaders = []string{
+	"accept-charset", "accept-encoding", "access-control-request-headers",
+	"access-control-request-method", "connection", "content-length", "cookie",
+	"cookie2", "date", "dnt", "expect", "host", "keep-alive", "origin",
+	"referer", "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "via",
+}
+
+func checkHeaderNames(l loc, names []string, request bool) {
+	for i, h := range names {
+		el := l.index(i)
+		lh := strings.ToLower(h)
+		switch {
+		case h == "*":
+			if slices.Contains(names[:i], "*") {
+				el.valueError(h, `"*" is listed twice`)
+			}
+		case !isToken(h):
+			el.valueError(h, "not a valid header name (a token: letters, digits and !#$%&'*+-.^_`|~)")
+		case request && (slices.Contains(forbiddenRequestHeaders, lh) || strings.HasPrefix(lh, "proxy-") || strings.HasPrefix(lh, "sec-")):
+			el.valueError(h, "a forbidden request header: browsers never let a page set it; remove it")
+		case !request && (lh == "set-cookie" || lh == "set-cookie2"):
+			el.valueError(h, "browsers never expose set-cookie to a page; remove it")
+		case request && slices.Contains(names, "*") && lh != "authorization":
+			el.valueWarning(h, `already covered by "*"; only authorization needs naming beside "*"`)
+		}
+	}
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenByte[s[i]] {
+			return false
+		}
+	}
+	return s != ""
+}
+
+var tokenByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func anchor(re string) string { return `^(?:` + re + `)$` }
+
+// checkRegex returns what is wrong with an RE2 expression, or "". The
+// expression is checked alone and anchored, so that "a)|(b" cannot escape
+// the anchors.
+func checkRegex(re string) string {
+	if _, err := regexp.Compile(re); err != nil {
+		if e, ok := err.(*syntax.Error); ok {
+			return "not a valid RE2 expression: " + string(e.Code) + " in " + strconv.Quote(e.Expr)
+		}
+		return "not a valid RE2 expression: " + err.Error()
+	}
+	if _, err := regexp.Compile(anchor(re)); err != nil {
+		return "not a valid RE2 expression on its own: " + err.Error()
+	}
+	return ""
+}
+
+// unescapedDot returns the index of the first "." that stands for a literal
+// dot by mistake: not escaped, not in a class, and not followed by a
+// quantifier (".*" and ".+" are deliberate). -1 when there is none.
+func unescapedDot(re string) int {
+	inClass := false
+	for i := 0; i < len(re); i++ {
+		switch c := re[i]; {
+		case c == '\\':
+			i++
+		case c == '[':
+			inClass = true
+		case c == ']':
+			inClass = false
+		case c == '.' && !inClass:
+			if i+1 < len(re) && strings.IndexByte("*+?{", re[i+1]) >= 0 {
+				continue
+			}
+			return i
+		}
+	}
+	return -1
+}
+
+func compileMatch(l loc, m *Match, c *compiled) {
+	if m == nil {
+		return
+	}
+	for i, h := range m.Hosts {
+		el := l.child("hosts").index(i)
+		lh := strings.ToLower(h)
+		wild := strings.HasPrefix(lh, "*.")
+		name := strings.TrimPrefix(lh, "*.")
+		if strings.Contains(name, ":") && !strings.HasPrefix(name, "[") {
+			el.valueError(h, "hosts match :authority without its port; remove "+strconv.Quote(name[strings.LastIndexByte(name, ':'):]))
+			continue
+		}
+		norm, msg := normaliseHost(name, wild)
+		if msg != "" {
+			el.valueError(h, msg)
+			continue
+		}
+		if wild {
+			c.hostSuffixes = setAdd(c.hostSuffixes, norm)
+		} else {
+			c.hosts = setAdd(c.hosts, norm)
+		}
+	}
+	for i, p := range m.PathPrefixes {
+		if !strings.HasPrefix(p, "/") {
+			l.child("path_prefixes").index(i).valueError(p, `a path prefix starts with "/"`)
+			continue
+		}
+		c.pathPrefixes = append(c.pathPrefixes, p)
+	}
+	if m.PathRegex != "" {
+		if msg := checkRegex(m.PathRegex); msg != "" {
+			l.child("path_regex").valueError(m.PathRegex, msg)
+		} else {
+			c.pathRegex = regexp.MustCompile(anchor(m.PathRegex)) // checked just above
+		}
+	}
+	for i, r := range m.Routes {
+		if r == "" {
+			l.child("routes").index(i).errorf("a route name cannot be empty")
+			continue
+		}
+		c.routes = append(c.routes, r)
+	}
+	if m.Hosts != nil && len(m.Hosts) == 0 || m.PathPrefixes != nil && len(m.PathPrefixes) == 0 || m.Routes != nil && len(m.Routes) == 0 {
+		l.warnf("an empty list matches nothing, so this policy never applies; remove the key to match everything")
+		c.routes = append(c.routes, "\x00never")
+	}
+}
+
+func setAdd(m map[string]struct{}, k string) map[string]struct{} {
+	if m == nil {
+		m = map[string]struct{}{}
+	}
+	m[k] = struct{}{}
+	return m
+}
+
+// compileSettings checks how the effective settings combine and precomputes
+// the header values.
+func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compiled) {
+	// at names the key a combination problem is reported under, noting when
+	// the value came from defaults.
+	at := func(key string) loc { return l.child(key) }
+	from := func(key string) string {
+		if inherited[key] {
+			return " (inherited from defaults)"
+		}
+		return ""
+	}
+	switch *eff.Mode {
+	case "report":
+		c.mode = Report
+	case "off":
+		c.mode = Off
+	}
+	c.credentials = *eff.AllowCredentials
+	c.keep = *eff.UpstreamCORSHeaders == "keep"
+	c.pna = *eff.AllowPrivateNetwork
+	c.status = *eff.PreflightStatus
+
+	c.origins.all = *eff.AllowAllOrigins
+	if c.origins.all && c.credentials {
+		at("allow_all_origins").errorf("cannot be combined with allow_credentials: true%s: that would let every site read your users' data; list the origins instead", from("allow_credentials"))
+	}
+	if c.origins.all && (len(eff.AllowedOrigins) > 0 || len(eff.AllowedOriginRegexes) > 0) && !inherited["allow_all_origins"] {
+		at("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
+	}
+	for i, o := range eff.AllowedOrigins {
+		p, msg := parseOriginPattern(o)
+		if msg != "" {
+			continue // reported by checkValues where it was written
+		}
+		el := at("allowed_origins").index(i)
+		note := from("allowed_origins")
+		switch p.kind {
+		case exactOrigin:
+			c.origins.exact = setAdd(c.origins.exact, p.normalised)
+		case anyPortOrigin:
+			c.origins.anyPort = setAdd(c.origins.anyPort, p.scheme+"://"+p.host)
+		case wildcardOrigin:
+			if c.origins.wild == nil {
+				c.origins.wild = map[wildKey]struct{}{}
+			}
+			c.origins.wild[wildKey{p.scheme, p.host, p.port}] = struct{}{}
+		}
+		if !c.credentials {
+			if p.kind == wildcardOrigin && isPublicSuffix(p.host) {
+				el.valueWarning(o, "covers every site under the public suffix "+strconv.Quote(p.host)+": anyone can register one"+note)
+			}
+			continue
+		}
+		cred := " with allow_credentials: true" + from("allow_credentials") + note
+		switch {
+		case p.normalised == "null":
+			el.valueError(o, "the null origin cannot be trusted"+cred+": any site can send it from a sandboxed iframe")
+		case p.kind == wildcardOrigin && isPublicSuffix(p.host):
+			el.valueError(o, "covers every site under the public suffix "+strconv.Quote(p.host)+cred+"; anyone can register one and read your users' data")
+		case p.kind == wildcardOrigin:
+			el.valueWarning(o, "a wildcard origin"+cred+": every subdomain, and whoever takes one over, can read users' data")
+		case p.scheme == "http" && !isLocalhost(p.host):
+			el.valueWarning(o, "a plain http:// origin"+cred+": anyone on the network path can impersonate it; use https://")
+		}
+	}
+	if len(eff.AllowedOriginRegexes) > 0 {
+		parts := make([]string, 0, len(eff.AllowedOriginRegexes))
+		for _, r := range eff.AllowedOriginRegexes {
+			if checkRegex(r) == "" {
+				parts = append(parts, "(?:"+r+")")
+			}
+		}
+		if len(parts) > 0 {
+			c.origins.regex = regexp.MustCompile(anchor(strings.Join(parts, "|"))) // each part compiled alone above
+		}
+	}
+	if !c.origins.all && len(eff.AllowedOrigins) == 0 && len(eff.AllowedOriginRegexes) == 0 && *eff.Mode != "off" {
+		l.warnf("allows no origin: every cross-origin request is denied; set allowed_origins, allowed_origin_regexes or allow_all_origins")
+	}
+
+	// Methods: "*" answers "*" without credentials; with them the browser
+	// takes "*" literally, so the requested method is echoed instead.
+	if slices.Equal(eff.AllowMethods, []string{"*"}) {
+		c.methodsAny = true
+		if !c.credentials {
+			c.allowMethods = "*"
+		}
+	} else {
+		c.methods = eff.AllowMethods
+		c.allowMethods = strings.Join(eff.AllowMethods, ", ")
+	}
+
+	var listed []string
+	for _, h := range eff.AllowHeaders {
+		if h == "*" {
+			c.headersAny = true
+			continue
+		}
+		listed = append(listed, strings.ToLower(h))
+	}
+	for _, h := range listed {
+		c.headers = setAdd(c.headers, h)
+	}
+	switch {
+	case c.headersAny && c.credentials:
+		c.allowHeaders = "" // echo the requested headers
+	case c.headersAny && slices.Contains(listed, "authorization"):
+		c.allowHeaders = "*, authorization"
+	case c.headersAny:
+		c.allowHeaders = "*"
+	default:
+		c.allowHeaders = strings.Join(listed, ", ")
+	}
+
+	for i, h := range eff.ExposeHeaders {
+		if h == "*" && c.credentials {
+			at("expose_headers").index(i).valueError(h, `"*" cannot expose headers with allow_credentials: true`+from("allow_credentials")+from("expose_headers")+`: browsers then read it as a header named "*"; list the headers`)
+		}
+	}
+	c.expose = strings.Join(eff.ExposeHeaders, ", ")
+	if *eff.PreflightMaxAge > 0 {
+		c.maxAge = strconv.Itoa(*eff.PreflightMaxAge)
+	}
+	c.preflightVary = "origin, access-control-request-method, access-control-request-headers"
+	if c.pna {
+		c.preflightVary += ", access-control-request-private-network"
+	}
+}

@@ -1,0 +1,452 @@
+package policy
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Header names corsproc writes, lower case as HTTP/2 and Envoy want them.
+const (
+	hdrAllowOrigin      = "access-control-allow-origin"
+	hdrAllowCredentials = "access-control-allow-credentials"
+	hdrAllowMethods     = "access-control-allow-methods"
+	hdrAllowHeaders     = "access-control-allow-headers"
+	hdrMaxAge           = "access-control-max-age"
+	hdrAllowPNA         = "access-control-allow-private-network"
+	hdrExpose           = "access-control-expose-headers"
+	hdrVary             = "vary"
+	hdrContentLength    = "content-length"
+	hdrDebugDecision    = "x-corsproc-decision"
+	hdrDebugReason      = "x-corsproc-reason"
+)
+
+// Decide judges a request from its headers. It allocates nothing on the
+// common paths; r is not retained beyond the returned Decision.
+func (s *Set) Decide(r *Request) Decision {
+	var d Decision
+	c := s.selectPolicy(r.Host, r.Path, r.Route)
+	if c == nil {
+		d.Reason, d.SkipResponse = ReasonNoPolicy, true
+		return d
+	}
+	d.Policy, d.Mode, d.c = c.name, c.mode, c
+	if c.mode == Off {
+		d.Reason, d.SkipResponse = ReasonPolicyOff, true
+		return d
+	}
+	n := r.Origins
+	if n == 0 && r.Origin != "" {
+		n = 1
+	}
+	if n == 0 {
+		d.Class, d.Reason = NoOrigin, ReasonNoOrigin
+		if c.mode == Report {
+			d.SkipResponse = true // nothing to compare without an origin
+			return d
+		}
+		if c.origins.all && !c.credentials {
+			d.answerAll()
+		} else {
+			d.vary = true
+		}
+		d.debug(r)
+		return d
+	}
+
+	d.origin = r.Origin
+	preflight := r.Method == "OPTIONS" && r.HasRequestMethod
+	if preflight {
+		d.Class = Preflight
+	} else {
+		d.Class = Actual
+	}
+	d.Outcome, d.Reason, d.Detail = Allowed, c.checkOrigin(r.Origin, n), r.Origin
+	if d.Reason != ReasonOriginAllowed && d.Reason != ReasonAllOriginsAllowed {
+		d.Outcome = Denied
+		if d.Reason == ReasonOriginTooLong {
+			d.Detail = r.Origin[:64] + "..."
+		}
+	}
+	if c.mode == Report {
+		return d // forwarded untouched; the response phase compares
+	}
+	if !preflight {
+		if d.Outcome == Allowed {
+			if c.origins.all && !c.credentials {
+				d.answerAll()
+			} else {
+				d.add(hdrAllowOrigin, r.Origin)
+				d.vary = true
+				if c.credentials {
+					d.add(hdrAllowCredentials, "true")
+				}
+				if c.expose != "" {
+					d.add(hdrExpose, c.expose)
+				}
+			}
+		} else {
+			d.vary = true
+		}
+		d.debug(r)
+		return d
+	}
+	d.preflight(r)
+	return d
+}
+
+// answerAll is the allow-all-without-credentials answer: the same for
+// everyone, so no vary is needed.
+func (d *Decision) answerAll() {
+	d.add(hdrAllowOrigin, "*")
+	if d.c.expose != "" {
+		d.add(hdrExpose, d.c.expose)
+	}
+}
+
+func (c *compiled) checkOrigin(o string, lines int) Reason {
+	switch {
+	case lines > 1:
+		return ReasonMultipleOrigins
+	case len(o) > MaxOriginLength:
+		return ReasonOriginTooLong
+	case c.origins.all:
+		return ReasonAllOriginsAllowed
+	case !visibleASCII(o):
+		return ReasonOriginInvalid
+	case c.origins.match(o):
+		return ReasonOriginAllowed
+	}
+	return ReasonOriginNotAllowed
+}
+
+// preflight answers a preflight locally (enforce mode).
+func (d *Decision) preflight(r *Request) {
+	c := d.c
+	d.Local, d.SkipResponse = true, true
+	originOK := d.Outcome == Allowed
+	methodOK, headersOK := true, true
+	if originOK {
+		if reason := c.checkMethod(r.RequestMethod); reason != ReasonOriginAllowed {
+			d.Outcome, d.Reason, d.Detail, methodOK = Denied, reason, r.RequestMethod, false
+		} else if reason, bad := c.checkHeaders(r.RequestHeaders); reason != ReasonOriginAllowed {
+			d.Outcome, d.Reason, d.Detail, headersOK = Denied, reason, bad, false
+		}
+	}
+	// With --debug-headers, a preflight refused only for its method or
+	// headers still names the origin, so the browser's console reports the
+	// refused item instead of a missing allow-origin header.
+	partial := d.Outcome == Denied && originOK && r.Debug
+	if d.Outcome == Denied && !partial {
+		d.Status = 403
+		d.add(hdrVary, c.preflightVary)
+		d.add(hdrContentLength, "0")
+		d.debug(r)
+		return
+	}
+	d.Status = c.status
+	if c.origins.all && !c.credentials {
+		d.add(hdrAllowOrigin, "*")
+	} else {
+		d.add(hdrAllowOrigin, r.Origin)
+	}
+	if c.credentials {
+		d.add(hdrAllowCredentials, "true")
+	}
+	if methodOK {
+		if c.allowMethods != "" {
+			d.add(hdrAllowMethods, c.allowMethods)
+		} else {
+			d.add(hdrAllowMethods, r.RequestMethod) // "*" with credentials: echo
+		}
+	}
+	if headersOK {
+		if c.allowHeaders != "" {
+			d.add(hdrAllowHeaders, c.allowHeaders)
+		} else if echo := echoHeaders(r.RequestHeaders); echo != "" {
+			d.add(hdrAllowHeaders, echo)
+		}
+	}
+	if c.maxAge != "" && !partial {
+		d.add(hdrMaxAge, c.maxAge)
+	}
+	if c.pna && r.PrivateNetwork {
+		d.add(hdrAllowPNA, "true")
+	}
+	d.add(hdrVary, c.preflightVary)
+	d.add(hdrContentLength, "0")
+	d.debug(r)
+}
+
+func (c *compiled) checkMethod(m string) Reason {
+	if !isToken(m) {
+		return ReasonMethodInvalid
+	}
+	if m == "GET" || m == "HEAD" || m == "POST" || c.methodsAny {
+		return ReasonOriginAllowed
+	}
+	for _, a := range c.methods {
+		if a == m { // case-sensitive, as browsers compare
+			return ReasonOriginAllowed
+		}
+	}
+	return ReasonMethodNotAllowed
+}
+
+// checkHeaders walks every access-control-request-headers line once:
+// linear in its length, however many commas or names it holds. It returns
+// the first offending name.
+func (c *compiled) checkHeaders(lines []string) (Reason, string) {
+	for _, line := range lines {
+		for line != "" {
+			var name string
+			if i := strings.IndexByte(line, ','); i >= 0 {
+				name, line = line[:i], line[i+1:]
+			} else {
+				name, line = line, ""
+			}
+			name = trimOWS(name)
+			if name == "" {
+				continue // empty list elements are allowed by the grammar
+			}
+			if !isToken(name) {
+				return ReasonHeaderInvalid, name
+			}
+			if !c.headerAllowed(name) {
+				return ReasonHeaderNotAllowed, name
+			}
+		}
+	}
+	return ReasonOriginAllowed, ""
+}
+
+func (c *compiled) headerAllowed(name string) bool {
+	var ok bool
+	switch {
+	case !hasUpper(name):
+		_, ok = c.headers[name]
+	case len(name) <= 64:
+		var buf [64]byte
+		for i := 0; i < len(name); i++ {
+			buf[i] = toLower(name[i])
+		}
+		_, ok = c.headers[string(buf[:len(name)])] // a map lookup by string(bytes) does not allocate
+	default:
+		_, ok = c.headers[strings.ToLower(name)]
+	}
+	// "*" never covers authorization (Fetch standard); with credentials "*"
+	// is answered by echoing the names, and then the server has named it.
+	return ok || c.headersAny && (c.credentials || !strings.EqualFold(name, "authorization"))
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func trimOWS(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// echoHeaders returns the requested header names for "*" with
+// credentials. checkHeaders has already seen that every name is a token,
+// so the lines hold only tokens, commas, spaces and tabs; one line (what
+// browsers send) is echoed as is.
+func echoHeaders(lines []string) string {
+	var out string
+	for _, l := range lines {
+		l = trimOWS(l)
+		if strings.Trim(l, ", \t") == "" {
+			continue
+		}
+		if out == "" {
+			out = l
+		} else {
+			out += ", " + l
+		}
+	}
+	return out
+}
+
+// debug adds the x-corsproc-* headers when the request asks for them.
+func (d *Decision) debug(r *Request) {
+	if !r.Debug {
+		return
+	}
+	d.add(hdrDebugDecision, d.Outcome.String())
+	d.add(hdrDebugReason, d.Reason.String()+": "+asciiMessage(d.Message()))
+}
+
+// asciiMessage keeps a message a valid header value: visible ASCII, space
+// and tab only.
+func asciiMessage(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+			return strings.Trim(strconv.QuoteToASCII(s), `"`)
+		}
+	}
+	return s
+}
+
+// Respond fills e with what to do to the service's response headers, given
+// the CORS-relevant ones the service sent.
+func (d *Decision) Respond(up *Upstream, e *Edit) {
+	*e = Edit{}
+	c := d.c
+	if c == nil || c.mode == Off || d.Local {
+		return
+	}
+	if c.mode == Report {
+		if d.Class == Actual || d.Class == Preflight {
+			serviceAllows := up.AllowOrigins == 1 && (up.AllowOrigin == d.origin || up.AllowOrigin == "*")
+			e.Mismatch = serviceAllows != (d.Outcome == Allowed)
+		}
+		return
+	}
+	if c.keep && up.AllowOrigins > 0 {
+		return // the service owns its CORS on this response
+	}
+	e.Remove = up.CORSHeaders
+	for _, h := range d.Headers() {
+		e.add(h.Name, h.Value)
+	}
+	if d.vary {
+		if v, change := mergeVary(up.Vary); change {
+			e.add(hdrVary, v)
+		}
+	}
+}
+
+// mergeVary adds "origin" to the service's vary lines, unless a line
+// already names it or says "*".
+func mergeVary(lines []string) (string, bool) {
+	for _, l := range lines {
+		for l != "" {
+			var tok string
+			if i := strings.IndexByte(l, ','); i >= 0 {
+				tok, l = l[:i], l[i+1:]
+			} else {
+				tok, l = l, ""
+			}
+			tok = trimOWS(tok)
+			if tok == "*" || strings.EqualFold(tok, "origin") {
+				return "", false
+			}
+		}
+	}
+	var parts []string
+	for _, l := range lines {
+		if l = trimOWS(l); l != "" && visibleOrSpace(l) {
+			parts = append(parts, l)
+		}
+	}
+	if len(parts) == 0 {
+		return "origin", true
+	}
+	return strings.Join(parts, ", ") + ", origin", true
+}
+
+func visibleOrSpace(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// selectPolicy returns the first policy whose match holds, or nil.
+func (s *Set) selectPolicy(authority, path, route string) *compiled {
+	host := hostOf(authority)
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	for _, c := range s.policies {
+		if c.matches(host, path, route) {
+			return c
+		}
+	}
+	return nil
+}
+
+// hostOf strips the port and a trailing dot from :authority and lower-cases
+// it (allocating only when it has upper-case letters).
+func hostOf(a string) string {
+	if strings.HasPrefix(a, "[") {
+		if i := strings.IndexByte(a, ']'); i >= 0 {
+			a = a[:i+1]
+		}
+	} else if i := strings.LastIndexByte(a, ':'); i >= 0 {
+		a = a[:i]
+	}
+	a = strings.TrimSuffix(a, ".")
+	if hasUpper(a) {
+		a = strings.ToLower(a)
+	}
+	return a
+}
+
+func (c *compiled) matches(host, path, route string) bool {
+	if c.hosts != nil || c.hostSuffixes != nil {
+		if !c.matchHost(host) {
+			return false
+		}
+	}
+	if c.pathPrefixes != nil {
+		ok := false
+		for _, p := range c.pathPrefixes {
+			if strings.HasPrefix(path, p) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if c.pathRegex != nil && !c.pathRegex.MatchString(path) {
+		return false
+	}
+	if c.routes != nil {
+		for _, r := range c.routes {
+			if r == route {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (c *compiled) matchHost(host string) bool {
+	if _, ok := c.hosts[host]; ok {
+		return true
+	}
+	if c.hostSuffixes == nil {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' && i > 0 {
+			if _, ok := c.hostSuffixes[host[i+1:]]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,455 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// The file is decoded into ordered generic values first (the YAML library
+// resolves anchors, aliases and merge keys and refuses duplicate keys), then
+// walked here key by key, so that every unknown key and wrong type in the
+// file is reported at once, each with its path, instead of the first one
+// only as a strict struct decoder would.
+
+// problems collects problems with their location.
+type problems struct {
+	file string
+	list []Problem
+}
+
+// at records a problem. policy is -1 outside the policies list; path is the
+// key path inside it.
+func (ps *problems) at(sev Severity, policy int, name, key string, value *string, msg string) {
+	p := Problem{Severity: sev, File: ps.file, Policy: policy, PolicyName: name, Key: key, Message: msg}
+	if value != nil {
+		p.Value, p.HasValue = *value, true
+	}
+	ps.list = append(ps.list, p)
+}
+
+// loc is where a value sits: which policy and which key path.
+type loc struct {
+	ps     *problems
+	policy int
+	name   string
+	key    string
+}
+
+func (l loc) child(key string) loc {
+	if l.key != "" {
+		key = l.key + "." + key
+	}
+	l.key = key
+	return l
+}
+
+func (l loc) index(i int) loc {
+	l.key += "[" + strconv.Itoa(i) + "]"
+	return l
+}
+
+func (l loc) errorf(format string, args ...any) {
+	l.ps.at(SeverityError, l.policy, l.name, l.key, nil, fmt.Sprintf(format, args...))
+}
+
+func (l loc) valueError(v, msg string) { l.ps.at(SeverityError, l.policy, l.name, l.key, &v, msg) }
+
+func (l loc) valueWarning(v, msg string) { l.ps.at(SeverityWarning, l.policy, l.name, l.key, &v, msg) }
+
+func (l loc) warnf(format string, args ...any) {
+	l.ps.at(SeverityWarning, l.policy, l.name, l.key, nil, fmt.Sprintf(format, args...))
+}
+
+// settingKeys are the keys defaults and policies share, in the order the
+// documentation lists them.
+var settingKeys = []string{
+	"mode", "allowed_origins", "allowed_origin_regexes", "allow_all_origins",
+	"allow_methods", "allow_headers", "expose_headers", "preflight_max_age",
+	"allow_credentials", "allow_private_network", "preflight_status",
+	"upstream_cors_headers",
+}
+
+var matchKeys = []string{"hosts", "path_prefixes", "path_regex", "routes"}
+
+func decode(file string, data []byte) (*File, []Problem) {
+	ps := &problems{file: file}
+	top := loc{ps: ps, policy: -1}
+	var root any
+	if err := yaml.UnmarshalWithOptions(data, &root, yaml.UseOrderedMap()); err != nil {
+		top.errorf("not valid YAML: %s", yamlErrorText(err))
+		return nil, ps.list
+	}
+	f := &File{}
+	if root == nil {
+		top.child("policies").errorf("the file is empty; it needs a policies list")
+		return f, ps.list
+	}
+	m, ok := root.(yaml.MapSlice)
+	if !ok {
+		top.errorf("the top level must be a mapping with the keys defaults and policies, not %s", kind(root))
+		return nil, ps.list
+	}
+	sawPolicies := false
+	for _, item := range m {
+		key, _ := item.Key.(string)
+		l := top.child(key)
+		switch key {
+		case "defaults":
+			dm, ok := asMap(l, item.Value)
+			if !ok {
+				continue
+			}
+			for _, kv := range dm {
+				k, _ := kv.Key.(string)
+				if !decodeSetting(l.child(k), k, kv.Value, &f.Defaults) {
+					hint := "defaults takes only the CORS keys: " + strings.Join(settingKeys, ", ")
+					if k == "name" || k == "match" {
+						hint = k + " belongs to a policy, not to defaults"
+					}
+					l.child(k).errorf("unknown key; %s", hint)
+				}
+			}
+		case "policies":
+			sawPolicies = true
+			list, ok := item.Value.([]any)
+			if !ok {
+				if item.Value == nil {
+					l.errorf("needs a list of policies")
+				} else {
+					l.errorf("must be a list of policies, not %s", kind(item.Value))
+				}
+				continue
+			}
+			if len(list) == 0 {
+				l.warnf("the list is empty: corsproc will not touch any request")
+			}
+			for i, pv := range list {
+				f.Policies = append(f.Policies, decodePolicy(ps, i, pv))
+			}
+		default:
+			hint := "the top level has only defaults and policies"
+			if slices.Contains(settingKeys, key) {
+				hint = "put " + key + " under defaults or under a policy"
+			}
+			l.errorf("unknown key; %s", hint)
+		}
+	}
+	if !sawPolicies {
+		top.child("policies").errorf("missing; list at least one policy")
+	}
+	return f, ps.list
+}
+
+func decodePolicy(ps *problems, i int, v any) Policy {
+	var p Policy
+	l := loc{ps: ps, policy: i}
+	m, ok := asMap(l, v)
+	if !ok {
+		return p
+	}
+	// The name first, so that every other problem can quote it.
+	for _, kv := range m {
+		if kv.Key == "name" {
+			if s, ok := kv.Value.(string); ok {
+				p.Name = s
+				l.name = s
+			}
+		}
+	}
+	hasName := false
+	for _, kv := range m {
+		key, _ := kv.Key.(string)
+		kl := l.child(key)
+		switch key {
+		case "name":
+			hasName = true
+			s, ok := asString(kl, kv.Value)
+			if ok && strings.TrimSpace(s) == "" {
+				kl.errorf("must not be empty; name the policy, e.g. name: shop-api")
+			}
+		case "match":
+			p.Match = decodeMatch(kl, kv.Value)
+		default:
+			if !decodeSetting(kl, key, kv.Value, &p.Settings) {
+				kl.errorf("unknown key; a policy takes name, match and %s", strings.Join(settingKeys, ", "))
+			}
+		}
+	}
+	if !hasName {
+		l.child("name").errorf("missing; every policy needs a unique name")
+	}
+	return p
+}
+
+func decodeMatch(l loc, v any) *Match {
+	mt := &Match{}
+	m, ok := asMap(l, v)
+	if !ok {
+		return mt
+	}
+	for _, kv := range m {
+		key, _ := kv.Key.(string)
+		kl := l.child(key)
+		switch key {
+		case "hosts":
+			mt.Hosts = asStrings(kl, kv.Value)
+		case "path_prefixes":
+			mt.PathPrefixes = asStrings(kl, kv.Value)
+		case "routes":
+			mt.Routes = asStrings(kl, kv.Value)
+		case "path_regex":
+			mt.PathRegex, _ = asString(kl, kv.Value)
+		default:
+			kl.errorf("unknown key; match takes %s", strings.Join(matchKeys, ", "))
+		}
+	}
+	return mt
+}
+
+// decodeSetting decodes one CORS key into s; false means the key is unknown.
+func decodeSetting(l loc, key string, v any, s *Settings) bool {
+	switch key {
+	case "mode":
+		s.Mode = asEnum(l, v, "enforce", "report", "off")
+	case "upstream_cors_headers":
+		s.UpstreamCORSHeaders = asEnum(l, v, "replace", "keep")
+	case "allowed_origins":
+		s.AllowedOrigins = asStrings(l, v)
+	case "allowed_origin_regexes":
+		s.AllowedOriginRegexes = asStrings(l, v)
+	case "allow_methods":
+		s.AllowMethods = asStrings(l, v)
+	case "allow_headers":
+		s.AllowHeaders = asStrings(l, v)
+	case "expose_headers":
+		s.ExposeHeaders = asStrings(l, v)
+	case "allow_all_origins":
+		s.AllowAllOrigins = asBool(l, v)
+	case "allow_credentials":
+		s.AllowCredentials = asBool(l, v)
+	case "allow_private_network":
+		s.AllowPrivateNetwork = asBool(l, v)
+	case "preflight_max_age":
+		s.PreflightMaxAge = asInt(l, v, "a whole number of seconds, e.g. 86400")
+	case "preflight_status":
+		s.PreflightStatus = asInt(l, v, "200 or 204")
+	default:
+		return false
+	}
+	return true
+}
+
+func asMap(l loc, v any) (yaml.MapSlice, bool) {
+	m, ok := v.(yaml.MapSlice)
+	if !ok {
+		if v == nil {
+			l.errorf("needs a mapping of keys, not an empty value")
+		} else {
+			l.errorf("must be a mapping of keys, not %s", kind(v))
+		}
+		return nil, false
+	}
+	for _, kv := range m {
+		if _, ok := kv.Key.(string); !ok {
+			l.errorf("key %v must be a string", kv.Key)
+			return nil, false
+		}
+	}
+	return m, true
+}
+
+func asString(l loc, v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		l.errorf("must be a string, not %s", kind(v))
+	}
+	return s, ok
+}
+
+// asStrings returns a non-nil slice for a present key, even an empty one,
+// so that an explicit [] overrides defaults.
+func asStrings(l loc, v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		if s, isStr := v.(string); isStr {
+			l.errorf("must be a list of strings; write [%q]", s)
+		} else {
+			l.errorf("must be a list of strings, not %s", kind(v))
+		}
+		return []string{}
+	}
+	out := make([]string, 0, len(list))
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			if e == nil {
+				l.index(i).errorf("is empty (YAML null); for the null origin write it in quotes: \"null\"")
+			} else {
+				l.index(i).errorf("must be a string, not %s; quote it", kind(e))
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func asBool(l loc, v any) *bool {
+	b, ok := v.(bool)
+	if !ok {
+		l.errorf("must be true or false, not %s", kind(v))
+		return nil
+	}
+	return &b
+}
+
+func asInt(l loc, v any, want string) *int {
+	var n int
+	switch x := v.(type) {
+	case uint64:
+		if x > math.MaxInt32 {
+			l.errorf("%d is too large; want %s", x, want)
+			return nil
+		}
+		n = int(x)
+	case int64:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			l.errorf("%d is out of range; want %s", x, want)
+			return nil
+		}
+		n = int(x)
+	case int:
+		n = x
+	default:
+		l.errorf("must be %s, not %s", want, kind(v))
+		return nil
+	}
+	return &n
+}
+
+func asEnum(l loc, v any, allowed ...string) *string {
+	s, ok := v.(string)
+	if !ok {
+		l.errorf("must be one of %s, not %s", strings.Join(allowed, ", "), kind(v))
+		return nil
+	}
+	if !slices.Contains(allowed, s) {
+		l.valueError(s, "must be one of "+strings.Join(allowed, ", "))
+		return nil
+	}
+	return &s
+}
+
+// kind names a decoded YAML value's type the way a user wrote it.
+func kind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "an empty value"
+	case string:
+		return "the string " + strconv.Quote(x)
+	case bool:
+		return "the boolean " + strconv.FormatBool(x)
+	case uint64, int64, int:
+		return fmt.Sprintf("the number %v", x)
+	case float64:
+		return "the number " + strconv.FormatFloat(x, 'g', -1, 64)
+	case []any:
+		return "a list"
+	case yaml.MapSlice:
+		return "a mapping"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+func yamlErrorText(err error) string {
+	// The library's message includes a source excerpt over several lines;
+	// the first line carries the position and the cause.
+	msg := yaml.FormatError(err, false, false)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSpace(msg)
+}
+
+// locate fills in each problem's line from the YAML syntax tree, where the
+// key path can be followed. Best effort: aliases and odd keys give no line.
+func locate(data []byte, list []Problem) {
+	if len(list) == 0 {
+		return
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return
+	}
+	for i := range list {
+		p := &list[i]
+		path := "$"
+		if p.Policy >= 0 {
+			path += ".policies[" + strconv.Itoa(p.Policy) + "]"
+		}
+		if p.Key != "" {
+			path += "." + p.Key
+		}
+		for path != "$" {
+			yp, err := yaml.PathString(path)
+			if err == nil {
+				if n, err := yp.FilterFile(f); err == nil && n != nil {
+					p.Line = n.GetToken().Position.Line
+					break
+				}
+			}
+			// An unknown or missing key has no node of its own: point at
+			// its parent instead.
+			cut := strings.LastIndexAny(path, ".[")
+			if cut < 1 {
+				break
+			}
+			path = path[:cut]
+		}
+	}
+}
+
+// sortProblems orders problems as they appear in the file, by policy then
+// line; problems at the same place keep the order they were found in.
+func sortProblems(list []Problem) {
+	slices.SortStableFunc(list, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(a.Policy, b.Policy), cmp.Compare(a.Line, b.Line), naturalCompare(a.Key, b.Key))
+	})
+}
+
+// naturalCompare orders key paths with their indexes as numbers, so that
+// allowed_origins[2] comes before allowed_origins[10].
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, _ := strconv.Atoi(a[:da])
+			nb, _ := strconv.Atoi(b[:db])
+			if c := cmp.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
+}

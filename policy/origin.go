@@ -1,0 +1,336 @@
+package policy
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+)
+
+// patternKind is the shape of an allowed_origins entry.
+type patternKind uint8
+
+const (
+	exactOrigin    patternKind = iota // https://app.example.com[:port], or null
+	anyPortOrigin                     // http://localhost:*
+	wildcardOrigin                    // https://*.example.com[:port|:*]
+)
+
+// originPattern is a parsed, normalised allowed_origins entry.
+type originPattern struct {
+	kind       patternKind
+	normalised string // the entry as it must be written
+	scheme     string
+	host       string // for wildcards, the suffix after "*."
+	port       string // "" default, digits, or "*"
+}
+
+// parseOriginPattern parses a config origin. It returns a message (and no
+// pattern) when the entry is invalid.
+func parseOriginPattern(s string) (originPattern, string) {
+	if s == "null" {
+		return originPattern{kind: exactOrigin, normalised: "null"}, ""
+	}
+	if strings.EqualFold(s, "null") {
+		return originPattern{kind: exactOrigin, normalised: "null"}, ""
+	}
+	if s == "*" {
+		return originPattern{}, `"*" is not an origin; set allow_all_origins: true instead`
+	}
+	if strings.TrimSpace(s) != s || s == "" {
+		return originPattern{}, "an origin has no spaces; remove them"
+	}
+	schemeEnd := strings.Index(s, "://")
+	if schemeEnd <= 0 {
+		return originPattern{}, `an origin is scheme://host[:port], e.g. "https://app.example.com"`
+	}
+	scheme := strings.ToLower(s[:schemeEnd])
+	if !validScheme(scheme) {
+		return originPattern{}, "the scheme " + strconv.Quote(s[:schemeEnd]) + " is not valid"
+	}
+	rest := s[schemeEnd+3:]
+	if i := strings.IndexAny(rest, "/?#@"); i >= 0 {
+		switch rest[i] {
+		case '/':
+			if rest[i:] == "/" {
+				return originPattern{}, `an origin has no path; remove the trailing "/"`
+			}
+			return originPattern{}, "an origin has no path; remove " + strconv.Quote(rest[i:])
+		case '?':
+			return originPattern{}, "an origin has no query; remove " + strconv.Quote(rest[i:])
+		case '#':
+			return originPattern{}, "an origin has no fragment; remove " + strconv.Quote(rest[i:])
+		default:
+			return originPattern{}, "an origin has no user info; remove " + strconv.Quote(rest[:i+1])
+		}
+	}
+	host, port, msg := splitHostPort(rest)
+	if msg != "" {
+		return originPattern{}, msg
+	}
+	switch {
+	case port == "*":
+	case port != "":
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || !allDigits(port) {
+			return originPattern{}, "the port " + strconv.Quote(port) + " is not a number from 1 to 65535 (or * for any port)"
+		}
+		port = strconv.Itoa(n)
+		if (scheme == "http" || scheme == "ws") && n == 80 || (scheme == "https" || scheme == "wss") && n == 443 {
+			port = "" // browsers omit the default port
+		}
+	}
+	p := originPattern{kind: exactOrigin, scheme: scheme, port: port}
+	if suffix, ok := strings.CutPrefix(host, "*."); ok {
+		p.kind = wildcardOrigin
+		host = suffix
+	}
+	if strings.Contains(host, "*") {
+		return originPattern{}, `a wildcard stands only for whole leading labels, as in "https://*.example.com"`
+	}
+	host, msg = normaliseHost(host, p.kind == wildcardOrigin)
+	if msg != "" {
+		return originPattern{}, msg
+	}
+	p.host = host
+	if p.kind == exactOrigin && port == "*" {
+		p.kind = anyPortOrigin
+	}
+	var b strings.Builder
+	b.WriteString(scheme)
+	b.WriteString("://")
+	if p.kind == wildcardOrigin {
+		b.WriteString("*.")
+	}
+	b.WriteString(host)
+	if port != "" {
+		b.WriteString(":")
+		b.WriteString(port)
+	}
+	p.normalised = b.String()
+	return p, ""
+}
+
+func validScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// splitHostPort splits "host[:port]", with IPv6 hosts in brackets.
+func splitHostPort(s string) (host, port, msg string) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", "", "an IPv6 host needs its closing \"]\""
+		}
+		host, rest := s[:end+1], s[end+1:]
+		if rest != "" {
+			if rest[0] != ':' || len(rest) == 1 {
+				return "", "", "after an IPv6 host only \":port\" may follow"
+			}
+			port = rest[1:]
+		}
+		return host, port, ""
+	}
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		if i == len(s)-1 {
+			return "", "", "the origin ends in \":\" without a port"
+		}
+		return s[:i], s[i+1:], ""
+	}
+	return s, "", ""
+}
+
+// normaliseHost lower-cases the host, converts IDNs to punycode and
+// compresses IPv6, as browsers do in the origins they send.
+func normaliseHost(h string, wildcard bool) (string, string) {
+	if h == "" {
+		return "", "the origin has no host"
+	}
+	if strings.HasPrefix(h, "[") {
+		if wildcard {
+			return "", "a wildcard cannot stand before an IP address"
+		}
+		a, err := netip.ParseAddr(h[1 : len(h)-1])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", "the IPv6 address " + strconv.Quote(h) + " is not valid"
+		}
+		return "[" + a.String() + "]", ""
+	}
+	ascii := true
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			ascii = false
+		}
+	}
+	if !ascii {
+		p, err := idna.Lookup.ToASCII(h)
+		if err != nil {
+			return "", "the host " + strconv.Quote(h) + " is not a valid internationalised name: " + err.Error()
+		}
+		h = p
+	}
+	h = strings.ToLower(h)
+	labels := strings.Split(strings.TrimSuffix(h, "."), ".")
+	for _, l := range labels {
+		if l == "" {
+			return "", "the host " + strconv.Quote(h) + " has an empty label"
+		}
+		for i := 0; i < len(l); i++ {
+			if !labelByte(l[i]) {
+				return "", "the host " + strconv.Quote(h) + " has " + strconv.QuoteRune(rune(l[i])) + ", which no host name has"
+			}
+		}
+	}
+	if wildcard {
+		if _, err := netip.ParseAddr(h); err == nil {
+			return "", "a wildcard cannot stand before an IP address"
+		}
+	}
+	return h, ""
+}
+
+// labelByte reports whether c may appear in a host label: letters, digits,
+// "-" and "_" (seen in real subdomains).
+func labelByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isPublicSuffix reports whether "*."+host would cover every site under a
+// public suffix such as com or github.io.
+func isPublicSuffix(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	if host == "localhost" {
+		return false
+	}
+	ps, _ := publicsuffix.PublicSuffix(host)
+	return ps == host
+}
+
+// isLocalhost reports whether host names this machine, where plain http is
+// expected.
+func isLocalhost(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "[::1]" || strings.HasSuffix(host, ".localhost")
+}
+
+// wildKey is the lookup key of a wildcard pattern: built from substrings of
+// the request origin, so a lookup allocates nothing.
+type wildKey struct{ scheme, suffix, port string }
+
+// origins is the compiled origin matcher of one policy.
+type origins struct {
+	all     bool
+	exact   map[string]struct{} // normalised origins, "null" among them when listed
+	anyPort map[string]struct{} // "scheme://host" of port-wildcard entries
+	wild    map[wildKey]struct{}
+	regex   *regexp.Regexp // every regex, anchored, in one alternation
+}
+
+// match reports whether the request origin o is allowed. o has been
+// checked to be visible ASCII and not too long.
+func (m *origins) match(o string) bool {
+	if _, ok := m.exact[o]; ok {
+		return true
+	}
+	if m.anyPort != nil || m.wild != nil {
+		if scheme, host, port, ok := splitOrigin(o); ok {
+			if m.anyPort != nil {
+				if _, ok := m.anyPort[o[:len(o)-len(port)-boolInt(port != "")]]; ok {
+					return true
+				}
+			}
+			if m.wild != nil && m.matchWild(scheme, host, port) {
+				return true
+			}
+		}
+	}
+	return m.regex != nil && m.regex.MatchString(o)
+}
+
+// matchWild tries every label boundary of host: cost proportional to the
+// number of labels, whatever the number of patterns.
+func (m *origins) matchWild(scheme, host, port string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c == '.' {
+			if i == 0 || host[i-1] == '.' {
+				return false // an empty label is no subdomain
+			}
+			suffix := host[i+1:]
+			if _, ok := m.wild[wildKey{scheme, suffix, port}]; ok {
+				return true
+			}
+			if _, ok := m.wild[wildKey{scheme, suffix, "*"}]; ok {
+				return true
+			}
+			continue
+		}
+		if !labelByte(c) {
+			return false // the wildcard part admits only a-z0-9-_ labels
+		}
+	}
+	return false
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// splitOrigin splits a request origin into scheme, host and port without
+// allocating. ok is false for anything that is not scheme://host[:digits].
+func splitOrigin(o string) (scheme, host, port string, ok bool) {
+	i := strings.Index(o, "://")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	scheme, rest := o[:i], o[i+3:]
+	if rest == "" || rest[0] == '[' {
+		if j := strings.IndexByte(rest, ']'); j >= 0 && j+1 < len(rest) && rest[j+1] == ':' {
+			host, port = rest[:j+1], rest[j+2:]
+		} else {
+			host = rest
+		}
+	} else if j := strings.LastIndexByte(rest, ':'); j >= 0 {
+		host, port = rest[:j], rest[j+1:]
+	} else {
+		host = rest
+	}
+	if host == "" || port != "" && !allDigits(port) {
+		return "", "", "", false
+	}
+	return scheme, host, port, true
+}
+
+// visibleASCII reports whether s is non-empty and has only bytes 0x21-0x7E:
+// the only bytes corsproc will ever reflect.
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return s != ""
+}
