@@ -387,7 +387,8 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 	if c.origins.all && c.credentials {
 		at("allow_all_origins").errorf("cannot be combined with allow_credentials: true%s: that would let every site read your users' data; list the origins instead", from("allow_credentials"))
 	}
-	if c.origins.all && (len(eff.AllowedOrigins) > 0 || len(eff.AllowedOriginRegexes) > 0) && !inherited["allow_all_origins"] {
+	ownOrigins := len(eff.AllowedOrigins) > 0 && !inherited["allowed_origins"] || len(eff.AllowedOriginRegexes) > 0 && !inherited["allowed_origin_regexes"]
+	if c.origins.all && ownOrigins {
 		at("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
 	}
 	for i, o := range eff.AllowedOrigins {

@@ -66,7 +66,7 @@ func (d *Decision) Message() string {
 	case ReasonPolicyOff:
 		return "policy " + strconv.Quote(d.Policy) + " is off; the request is not touched"
 	case ReasonNoOrigin:
-		return "the request has no origin header, so CORS does not apply; vary: origin keeps caches honest"
+		return "the request has no origin header, so CORS does not apply"
 	case ReasonOriginAllowed:
 		return "origin " + q + " is allowed"
 	case ReasonAllOriginsAllowed:
