@@ -1,0 +1,140 @@
+package browsertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// One Chromium for the whole suite, started by the first test that needs it
+// and stopped by TestMain; every case gets its own browser context (fresh
+// cookies, no shared cache) and tab.
+var (
+	browserOnce   sync.Once
+	browserCtx    context.Context // the first tab's context: the browser's lifetime
+	browserCancel context.CancelFunc
+	allocCancel   context.CancelFunc
+	browserErr    error
+	browserSkip   string
+	userDataDir   string
+)
+
+// chromiumNames are the binaries tried, in order, on $PATH.
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+
+// CORSPROC_CHROMIUM names the binary explicitly.
+const chromiumEnv = "CORSPROC_CHROMIUM"
+
+func findChromium() string {
+	if p := os.Getenv(chromiumEnv); p != "" {
+		return p
+	}
+	for _, n := range chromiumNames {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// hostRules sends every test host to loopback: page, API and the look-alike.
+const hostRules = "MAP *.example.test 127.0.0.1, MAP *.evil.test 127.0.0.1"
+
+func startBrowser() {
+	path := findChromium()
+	if path == "" {
+		msg := "chromium not found (tried " + strings.Join(chromiumNames, ", ") + " and $" + chromiumEnv + ")"
+		if os.Getenv("CI") != "" {
+			browserErr = errors.New(msg + "; CI is set, so the browser suite must run: install chromium (apt-get install chromium)")
+			return
+		}
+		browserSkip = msg + "; skipping the browser suite (it fails instead when CI is set)"
+		return
+	}
+	dir, err := os.MkdirTemp("", "corsproc-browsertest-")
+	if err != nil {
+		browserErr = err
+		return
+	}
+	userDataDir = dir
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(dir),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		// Navigations to http://app.example.test must not first try https.
+		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,Translate"),
+		chromedp.Flag("host-resolver-rules", hostRules),
+		// Never --disable-web-security: the browser's CORS checks are the point.
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	// Start the browser with a context that has no deadline: its lifetime
+	// is the context's, not this call's.
+	start := make(chan error, 1)
+	go func() { start <- chromedp.Do(ctx) }()
+	select {
+	case err = <-start:
+	case <-time.After(30 * time.Second):
+		err = errors.New("chromium did not start within 30s")
+	}
+	if err != nil {
+		cancel()
+		acancel()
+		browserErr = fmt.Errorf("start %s: %w", path, err)
+		return
+	}
+	browserCtx, browserCancel, allocCancel = ctx, cancel, acancel
+}
+
+// needBrowser returns the shared browser's context, skipping or failing t
+// as the CI rule says when there is none.
+func needBrowser(t testing.TB) context.Context {
+	t.Helper()
+	browserOnce.Do(startBrowser)
+	switch {
+	case browserErr != nil:
+		t.Fatal(browserErr)
+	case browserSkip != "":
+		t.Skip(browserSkip)
+	}
+	return browserCtx
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if browserCancel != nil {
+		ctx, cancel := context.WithTimeout(browserCtx, 5*time.Second)
+		_ = chromedp.Cancel(ctx)
+		cancel()
+		browserCancel()
+		allocCancel()
+	}
+	if userDataDir != "" {
+		_ = os.RemoveAll(userDataDir)
+	}
+	os.Exit(code)
+}

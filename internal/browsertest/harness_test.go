@@ -1,0 +1,174 @@
+package browsertest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/network"
+)
+
+// browserCase is one row of a table: a policy, a page, a fetch, and what
+// the browser and the upstream must show. Strings may hold placeholders:
+// page origins {app} {admin} {deep} {preview} {evil} {evil2}, API origins
+// {api} {other}, ports {pageport} {apiport}.
+type browserCase struct {
+	name string
+	// policy is the corsproc policy file (YAML).
+	policy string
+	// services are the upstreams and routes; default one "api" service
+	// taking every request.
+	services []service
+	// page is the origin the page is served from; default "{app}".
+	page string
+	// sandboxed runs the fetch in an iframe with sandbox="allow-scripts":
+	// origin null.
+	sandboxed bool
+	// cookie stores sid=s3cret (SameSite=Lax) for api.example.test first.
+	cookie bool
+	// fetch is a JavaScript expression returning a fetch() promise;
+	// default `fetch("{api}/v1/items")`.
+	fetch string
+	want  want
+}
+
+// want is what a case expects.
+type want struct {
+	// cors is Chromium's CORS error (e.g. network.CorsErrorMissingAllowOriginHeader)
+	// when the browser must block: JavaScript then sees a TypeError. Empty
+	// means the response must be readable.
+	cors network.CorsError
+	// status is the readable status; 0 means 200.
+	status int
+	// body must occur in the readable body.
+	body string
+	// headers must be readable, with these values.
+	headers map[string]string
+	// hidden must not be readable.
+	hidden []string
+	// reached is exactly what the upstreams received, in order ("METHOD
+	// /path", prefixed by the service name when there are several). nil
+	// means nothing.
+	reached []string
+	// local is how many requests the gateway answered without the upstream
+	// (preflights in enforce mode).
+	local int64
+	// cookie, when set, is the cookie header the upstream saw on the last
+	// non-preflight request; "none" means it had none.
+	cookie string
+}
+
+const defaultFetch = `fetch("{api}/v1/items")`
+
+func runCases(t *testing.T, cases []browserCase) {
+	t.Helper()
+	needBrowser(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { runCase(t, c) })
+	}
+}
+
+func runCase(t *testing.T, c browserCase) {
+	t.Helper()
+	e := newEnv(t, c.policy, c.services)
+	page := c.page
+	if page == "" {
+		page = "{app}"
+	}
+	tb := newTab(t, e.expand(page))
+	if c.cookie {
+		tb.setCookie(e.expand("{api}"), "sid", "s3cret")
+	}
+	expr := c.fetch
+	if expr == "" {
+		expr = defaultFetch
+	}
+	r := tb.fetch(e.expand(expr), c.sandboxed)
+	checkOutcome(t, e, tb, r, c.want)
+}
+
+// checkOutcome compares what the browser, the gateway and the upstreams saw
+// with w.
+func checkOutcome(t testing.TB, e *env, tb *tab, r result, w want) {
+	t.Helper()
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	api := ":" + e.apiPort + "/" // in every API URL of this env
+	if w.cors == "" {
+		if !r.Readable {
+			fail("JavaScript got %q, want a readable response", r.Error)
+		}
+		status := w.status
+		if status == 0 {
+			status = 200
+		}
+		if r.Readable && r.Status != status {
+			fail("status %d, want %d", r.Status, status)
+		}
+		if r.Readable && !strings.Contains(r.Body, w.body) {
+			fail("body %q does not contain %q", r.Body, w.body)
+		}
+		for name, v := range w.headers {
+			if got, ok := r.Headers[name]; !ok {
+				fail("header %q not readable (readable: %v)", name, keys(r.Headers))
+			} else if got != v {
+				fail("header %q = %q, want %q", name, got, v)
+			}
+		}
+		for _, name := range w.hidden {
+			if got, ok := r.Headers[name]; ok {
+				fail("header %q readable (%q), want hidden", name, got)
+			}
+		}
+		for _, f := range tb.corsFailures(api, 0) {
+			if f.Cors != "" {
+				fail("unexpected CORS failure %s %s: %s %s", f.Method, f.URL, f.Cors, f.FailedParameter)
+			}
+		}
+	} else {
+		if r.Readable {
+			fail("response readable (status %d, headers %v), want blocked with %s", r.Status, r.Headers, w.cors)
+		} else if !strings.HasPrefix(r.Error, "TypeError") {
+			fail("JavaScript got %q, want a TypeError", r.Error)
+		}
+		var got []string
+		for _, f := range tb.corsFailures(api, 1) {
+			if f.Cors != "" {
+				got = append(got, string(f.Cors))
+			}
+		}
+		if !slices.Contains(got, string(w.cors)) {
+			fail("Chromium's CORS errors %v, want %s", got, w.cors)
+		}
+	}
+	if got := e.hits(); !slices.Equal(got, w.reached) {
+		fail("upstream reached by %q, want %q", got, w.reached)
+	}
+	if got := e.localReplies(); got != w.local {
+		fail("gateway answered %d requests itself, want %d", got, w.local)
+	}
+	if w.cookie != "" {
+		c, ok := e.lastCookie()
+		switch {
+		case !ok:
+			fail("no request reached the upstream to carry a cookie")
+		case w.cookie == "none" && c != "":
+			fail("upstream got cookie %q, want none", c)
+		case w.cookie != "none" && c != w.cookie:
+			fail("upstream got cookie %q, want %q", c, w.cookie)
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("%s\nJavaScript saw: %+v\n%s", strings.Join(errs, "\n"), r, tb.transcript())
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

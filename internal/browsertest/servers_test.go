@@ -1,0 +1,166 @@
+package browsertest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The page server: one listener on 127.0.0.1 serving the test page to every
+// host name, so that http://app.example.test:PA, http://admin.example.test:PA
+// and http://app.example.test.evil.test:PA are distinct origins on one port.
+var (
+	pageOnce sync.Once
+	pagePort string
+	pageErr  error
+)
+
+func pageServerPort(t testing.TB) string {
+	t.Helper()
+	pageOnce.Do(func() {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			pageErr = err
+			return
+		}
+		_, pagePort, _ = net.SplitHostPort(ln.Addr().String())
+		srv := &http.Server{Handler: http.HandlerFunc(servePage), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }() // lives as long as the test binary
+	})
+	if pageErr != nil {
+		t.Fatal(pageErr)
+	}
+	return pagePort
+}
+
+func servePage(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/favicon.ico" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("content-type", "text/html; charset=utf-8")
+	w.Header().Set("cache-control", "no-store")
+	_, _ = io.WriteString(w, pageHTML)
+}
+
+// pageHTML defines probe(run) and probeSandboxed(src). probe awaits run()
+// (a function returning a fetch promise) and reports what JavaScript can see:
+// readable or the error, status, body and every readable response header.
+// probeSandboxed runs the same in an iframe with sandbox="allow-scripts",
+// whose origin is opaque (the browser sends origin: null).
+const pageHTML = `<!doctype html>
+<meta charset="utf-8">
+<title>corsproc browser test</title>
+<body>
+<script>
+async function probe(run) {
+  const out = {readable: false, error: "", status: 0, body: "", headers: {}};
+  try {
+    const res = await run();
+    out.status = res.status;
+    for (const [k, v] of res.headers) out.headers[k] = v;
+    out.body = await res.text();
+    out.readable = true;
+  } catch (e) {
+    out.error = String(e);
+  }
+  return out;
+}
+function probeSandboxed(src) {
+  return new Promise((resolve) => {
+    const f = document.createElement("iframe");
+    f.sandbox = "allow-scripts";
+    window.addEventListener("message", (ev) => {
+      if (ev.source === f.contentWindow) resolve(ev.data);
+    });
+    f.srcdoc = "<script>" + probe.toString() +
+      ";probe(() => " + src + ").then((r) => parent.postMessage(r, '*'));<\/script>";
+    document.body.appendChild(f);
+  });
+}
+</script>
+`
+
+// hit is one request an upstream received.
+type hit struct {
+	Method, Path, Origin, Cookie string
+}
+
+// upstream is a real HTTP service behind the gateway. It answers every
+// request (preflights included, as a service without CORS code would) with
+// the configured status and extra header lines, and a JSON echo of what it
+// received; it records every request.
+type upstream struct {
+	name    string
+	status  int
+	headers []string // "name: value" lines, added in order
+	ln      net.Listener
+	srv     *http.Server
+
+	mu   sync.Mutex
+	hits []hit
+}
+
+// echo is the upstream's JSON body.
+type echo struct {
+	Service string `json:"service"`
+	Method  string `json:"method"`
+	Path    string `json:"path"`
+	Cookie  string `json:"cookie"`
+	Custom  string `json:"x_custom"`
+	Auth    string `json:"authorization"`
+	Body    string `json:"body"`
+}
+
+func startUpstream(t testing.TB, name string, status int, headers []string) *upstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	u := &upstream{name: name, status: status, headers: headers, ln: ln}
+	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = u.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = u.srv.Close() })
+	return u
+}
+
+func (u *upstream) URL() string { return "http://" + u.ln.Addr().String() }
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	u.mu.Lock()
+	u.hits = append(u.hits, hit{Method: r.Method, Path: r.URL.RequestURI(), Origin: r.Header.Get("origin"), Cookie: r.Header.Get("cookie")})
+	u.mu.Unlock()
+	for _, line := range u.headers {
+		k, v, _ := strings.Cut(line, ":")
+		w.Header().Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	w.Header().Set("content-type", "application/json")
+	w.Header().Set("x-total-count", "42")
+	w.Header().Set("cache-control", "no-store")
+	w.WriteHeader(u.status)
+	_ = json.NewEncoder(w).Encode(echo{
+		Service: u.name, Method: r.Method, Path: r.URL.RequestURI(),
+		Cookie: r.Header.Get("cookie"), Custom: r.Header.Get("x-custom"),
+		Auth: r.Header.Get("authorization"), Body: string(body),
+	})
+}
+
+// Hits returns what reached the upstream, as "METHOD /path" lines.
+func (u *upstream) Hits() []hit {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]hit(nil), u.hits...)
+}
+
+func (h hit) String() string { return fmt.Sprintf("%s %s", h.Method, h.Path) }

@@ -1,0 +1,185 @@
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// tab is one case's page: its own browser context (cookies, cache, preflight
+// cache), with the network and console recorded.
+type tab struct {
+	t   testing.TB
+	ctx context.Context
+
+	mu       sync.Mutex
+	urls     map[network.RequestID]string
+	methods  map[network.RequestID]string
+	failures []corsFailure
+	console  []string
+	netlog   []string
+}
+
+// corsFailure is a request Chromium failed, with its CORS verdict if any.
+type corsFailure struct {
+	URL, Method, ErrorText string
+	Cors                   network.CorsError
+	FailedParameter        string
+}
+
+// result is what JavaScript saw, as probe() in the page reports it.
+type result struct {
+	Readable bool              `json:"readable"`
+	Error    string            `json:"error"`
+	Status   int               `json:"status"`
+	Body     string            `json:"body"`
+	Headers  map[string]string `json:"headers"`
+}
+
+const tabTimeout = 15 * time.Second
+
+// newTab opens a tab in a fresh browser context and loads the test page from
+// pageOrigin (e.g. http://app.example.test:PA).
+func newTab(t testing.TB, pageOrigin string) *tab {
+	t.Helper()
+	bctx := needBrowser(t)
+	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	tb := &tab{t: t, ctx: ctx, urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
+	if err := chromedp.Listen(ctx, tb.event); err != nil {
+		t.Fatalf("open tab: %v", err)
+	}
+	tctx, tcancel := context.WithTimeout(ctx, tabTimeout)
+	defer tcancel()
+	err := chromedp.Do(tctx,
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			if _, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
+				return err
+			}
+			_, err := cdp.Call(ctx, tg, log.Enable, cdp.Empty{})
+			return err
+		}),
+		chromedp.Navigate(pageOrigin+"/"),
+	)
+	if err != nil {
+		t.Fatalf("load page %s: %v", pageOrigin, err)
+	}
+	return tb
+}
+
+// event runs on chromedp's reader goroutine: record and return.
+func (tb *tab) event(ev any) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		tb.urls[ev.RequestID] = ev.Request.URL
+		tb.methods[ev.RequestID] = ev.Request.Method
+		tb.netlog = append(tb.netlog, fmt.Sprintf("-> %s %s (%s)", ev.Request.Method, ev.Request.URL, ev.Type))
+	case *network.EventResponseReceived:
+		tb.netlog = append(tb.netlog, fmt.Sprintf("<- %d %s (%s)", ev.Response.Status, ev.Response.URL, ev.Type))
+	case *network.EventLoadingFailed:
+		f := corsFailure{URL: tb.urls[ev.RequestID], Method: tb.methods[ev.RequestID], ErrorText: ev.ErrorText}
+		if ev.CorsErrorStatus != nil {
+			f.Cors, f.FailedParameter = ev.CorsErrorStatus.CorsError, ev.CorsErrorStatus.FailedParameter
+		}
+		tb.failures = append(tb.failures, f)
+		tb.netlog = append(tb.netlog, fmt.Sprintf("xx %s %s: %s %s %s", f.Method, f.URL, f.ErrorText, f.Cors, f.FailedParameter))
+	case *log.EventEntryAdded:
+		tb.console = append(tb.console, fmt.Sprintf("[%s %s] %s", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text))
+	}
+}
+
+// setCookie stores a SameSite=Lax session cookie for the origin's host, as
+// if that site had set it.
+func (tb *tab) setCookie(origin, name, value string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, tabTimeout)
+	defer cancel()
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{
+			Name: name, Value: value, URL: origin + "/", Path: "/",
+			SameSite: network.CookieSameSiteLax,
+		})
+		return err
+	}))
+	if err != nil {
+		tb.t.Fatalf("set cookie: %v", err)
+	}
+}
+
+// fetch evaluates a JavaScript expression that returns a fetch() promise,
+// in the page or (sandboxed) in an iframe with an opaque origin, and reports
+// what the script could see.
+func (tb *tab) fetch(expr string, sandboxed bool) result {
+	tb.t.Helper()
+	var js string
+	if sandboxed {
+		src, _ := json.Marshal(expr)
+		js = "probeSandboxed(" + string(src) + ")"
+	} else {
+		js = "probe(() => " + expr + ")"
+	}
+	ctx, cancel := context.WithTimeout(tb.ctx, tabTimeout)
+	defer cancel()
+	r, err := chromedp.Run(ctx, chromedp.Evaluate[result](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.t.Fatalf("evaluate %s: %v\n%s", js, err, tb.transcript())
+	}
+	return r
+}
+
+// corsFailures waits up to a moment for at least want failures to be
+// reported for URLs containing part, and returns those seen.
+func (tb *tab) corsFailures(part string, want int) []corsFailure {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var out []corsFailure
+		tb.mu.Lock()
+		for _, f := range tb.failures {
+			if strings.Contains(f.URL, part) {
+				out = append(out, f)
+			}
+		}
+		tb.mu.Unlock()
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// transcript is the tab's network log and console, for failure messages.
+func (tb *tab) transcript() string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("network:\n")
+	for _, l := range tb.netlog {
+		b.WriteString("  " + l + "\n")
+	}
+	b.WriteString("console:\n")
+	for _, l := range tb.console {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
+
+// consoleText joins the console messages.
+func (tb *tab) consoleText() string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return strings.Join(tb.console, "\n")
+}
