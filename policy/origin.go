@@ -162,11 +162,14 @@ func normaliseHost(h string, wildcard bool) (string, string) {
 		if wildcard {
 			return "", "a wildcard cannot stand before an IP address"
 		}
+		if len(h) < 2 || h[len(h)-1] != ']' {
+			return "", "the IPv6 address " + strconv.Quote(h) + " needs its closing \"]\""
+		}
 		a, err := netip.ParseAddr(h[1 : len(h)-1])
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", "the IPv6 address " + strconv.Quote(h) + " is not valid"
 		}
-		return "[" + a.String() + "]", ""
+		return "[" + ipv6String(a) + "]", ""
 	}
 	ascii := true
 	for i := 0; i < len(h); i++ {
@@ -193,12 +196,92 @@ func normaliseHost(h string, wildcard bool) (string, string) {
 			}
 		}
 	}
-	if wildcard {
-		if _, err := netip.ParseAddr(h); err == nil {
+	if endsInNumber(labels) {
+		// The URL standard reads such a host as an IPv4 address, in any of
+		// its forms ("127.1", "0x7f.0.0.1"), and browsers send it as four
+		// decimal numbers.
+		if wildcard {
 			return "", "a wildcard cannot stand before an IP address"
 		}
+		ip, ok := parseIPv4(labels)
+		if !ok {
+			return "", "the host " + strconv.Quote(h) + " ends in a number but is not a valid IPv4 address"
+		}
+		return ip, ""
 	}
 	return h, ""
+}
+
+// ipv6String writes an IPv6 address as the URL standard serialises it:
+// compressed, lower case, and always in hexadecimal ("::ffff:7f00:1", where
+// netip writes "::ffff:127.0.0.1").
+func ipv6String(a netip.Addr) string {
+	if !a.Is4In6() {
+		return a.String()
+	}
+	b := a.As16()
+	return "::ffff:" + strconv.FormatUint(uint64(b[12])<<8|uint64(b[13]), 16) + ":" + strconv.FormatUint(uint64(b[14])<<8|uint64(b[15]), 16)
+}
+
+// endsInNumber is the URL standard's "ends in a number" check on a host's
+// labels (a trailing empty label already removed).
+func endsInNumber(labels []string) bool {
+	last := labels[len(labels)-1]
+	if allDigits(last) {
+		return true
+	}
+	_, ok := parseIPv4Number(last)
+	return ok
+}
+
+// parseIPv4 is the URL standard's IPv4 parser: one to four parts, each
+// decimal, octal (leading 0) or hexadecimal (0x), the last filling the
+// remaining bytes. It returns the address as four decimal numbers.
+func parseIPv4(parts []string) (string, bool) {
+	if len(parts) > 4 {
+		return "", false
+	}
+	var addr uint64
+	for i, p := range parts {
+		n, ok := parseIPv4Number(p)
+		if !ok {
+			return "", false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return "", false
+			}
+			addr |= n << (8 * (3 - i))
+			continue
+		}
+		if n >= 1<<(8*(5-len(parts))) {
+			return "", false
+		}
+		addr |= n
+	}
+	return netip.AddrFrom4([4]byte{byte(addr >> 24), byte(addr >> 16), byte(addr >> 8), byte(addr)}).String(), true
+}
+
+// parseIPv4Number is the URL standard's IPv4 number parser.
+func parseIPv4Number(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	base := 10
+	switch {
+	case len(s) >= 2 && (s[:2] == "0x" || s[:2] == "0X"):
+		s, base = s[2:], 16
+	case len(s) >= 2 && s[0] == '0':
+		s, base = s[1:], 8
+	}
+	if s == "" {
+		return 0, true
+	}
+	if len(s) > 12 {
+		return 0, false // far beyond 32 bits: not an address whatever the base
+	}
+	n, err := strconv.ParseUint(s, base, 64)
+	return n, err == nil
 }
 
 // labelByte reports whether c may appear in a host label: letters, digits,
@@ -230,7 +313,11 @@ func isPublicSuffix(host string) bool {
 // isLocalhost reports whether host names this machine, where plain http is
 // expected.
 func isLocalhost(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "[::1]" || strings.HasSuffix(host, ".localhost")
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return a.IsLoopback() // 127.0.0.0/8 and ::1, as browsers treat them
+	}
+	host = strings.TrimSuffix(host, ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // wildKey is the lookup key of a wildcard pattern: built from substrings of
@@ -307,18 +394,21 @@ func splitOrigin(o string) (scheme, host, port string, ok bool) {
 		return "", "", "", false
 	}
 	scheme, rest := o[:i], o[i+3:]
+	hasPort := false
 	if rest == "" || rest[0] == '[' {
 		if j := strings.IndexByte(rest, ']'); j >= 0 && j+1 < len(rest) && rest[j+1] == ':' {
-			host, port = rest[:j+1], rest[j+2:]
+			host, port, hasPort = rest[:j+1], rest[j+2:], true
 		} else {
 			host = rest
 		}
 	} else if j := strings.LastIndexByte(rest, ':'); j >= 0 {
-		host, port = rest[:j], rest[j+1:]
+		host, port, hasPort = rest[:j], rest[j+1:], true
 	} else {
 		host = rest
 	}
-	if host == "" || port != "" && !allDigits(port) {
+	// A ":" promises a port: "https://a.example.com:" is not
+	// "https://a.example.com", and browsers never send it.
+	if host == "" || hasPort && !allDigits(port) {
 		return "", "", "", false
 	}
 	return scheme, host, port, true
