@@ -126,11 +126,7 @@ func (d *Decision) preflight(r *Request) {
 	originOK := d.Outcome == Allowed
 	methodOK, headersOK := true, true
 	if originOK {
-		if reason := c.checkMethod(r.RequestMethod); reason != ReasonOriginAllowed {
-			d.Outcome, d.Reason, d.Detail, methodOK = Denied, reason, r.RequestMethod, false
-		} else if reason, bad := c.checkHeaders(r.RequestHeaders); reason != ReasonOriginAllowed {
-			d.Outcome, d.Reason, d.Detail, headersOK = Denied, reason, bad, false
-		}
+		methodOK, headersOK = d.judgePreflight(r)
 	}
 	// With --debug-headers, a preflight refused only for its method or
 	// headers still names the origin, so the browser's console reports the
@@ -175,6 +171,24 @@ func (d *Decision) preflight(r *Request) {
 	d.add(hdrVary, c.preflightVary)
 	d.add(hdrContentLength, "0")
 	d.debug(r)
+}
+
+// judgePreflight checks the method and the requested headers of a preflight
+// whose origin is allowed, and says which passed. Both are always checked:
+// the --debug-headers answer echoes the headers when the method alone is
+// refused, and must never echo names nobody looked at.
+func (d *Decision) judgePreflight(r *Request) (methodOK, headersOK bool) {
+	methodOK, headersOK = true, true
+	if reason := d.c.checkMethod(r.RequestMethod); reason != ReasonOriginAllowed {
+		d.Outcome, d.Reason, d.Detail, methodOK = Denied, reason, r.RequestMethod, false
+	}
+	if reason, bad := d.c.checkHeaders(r.RequestHeaders); reason != ReasonOriginAllowed {
+		headersOK = false
+		if methodOK { // the method, checked first, is the reason given
+			d.Outcome, d.Reason, d.Detail = Denied, reason, bad
+		}
+	}
+	return methodOK, headersOK
 }
 
 func (c *compiled) checkMethod(m string) Reason {
