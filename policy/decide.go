@@ -68,7 +68,13 @@ func (s *Set) Decide(r *Request) Decision {
 		}
 	}
 	if c.mode == Report {
-		return d // forwarded untouched; the response phase compares
+		// Forwarded untouched; the response phase compares. A preflight is
+		// judged in full, so that report logs and counts what enforce
+		// would decide.
+		if preflight && d.Outcome == Allowed {
+			d.judgePreflight(r)
+		}
+		return d
 	}
 	if !preflight {
 		if d.Outcome == Allowed {
