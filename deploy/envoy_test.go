@@ -25,8 +25,6 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/health_check/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-
-	"github.com/corsproc/corsproc/policy"
 )
 
 const (
@@ -308,10 +306,7 @@ func isLoopback(sa *corev3.SocketAddress) bool {
 // policyRoutes are the Envoy route names a policy file matches on.
 func policyRoutes(t *testing.T, rel string) []string {
 	t.Helper()
-	var f policy.File
-	if err := yaml.Unmarshal(readRepoFile(t, rel), &f); err != nil {
-		t.Fatalf("%s: %v", rel, err)
-	}
+	f := loadPolicyFile(t, rel)
 	var routes []string
 	for _, p := range f.Policies {
 		if p.Match != nil {

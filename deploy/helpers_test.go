@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/corsproc/corsproc/policy"
 )
 
 // root is the repository root: the deploy module sits one level down.
@@ -101,4 +103,15 @@ func contains[T comparable](list []T, s T) bool {
 func firstLine(data []byte) string {
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	return strings.TrimSpace(string(line))
+}
+
+// loadPolicyFile decodes a policy file into the policy package's own File
+// type, for tests that read what a policy says.
+func loadPolicyFile(t *testing.T, rel string) policy.File {
+	t.Helper()
+	var f policy.File
+	if err := yaml.UnmarshalStrict(readRepoFile(t, rel), &f); err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	return f
 }
