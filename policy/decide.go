@@ -117,7 +117,9 @@ func (c *compiled) checkOrigin(o string, lines int) Reason {
 		return ReasonOriginTooLong
 	case c.origins.all:
 		return ReasonAllOriginsAllowed
-	case !visibleASCII(o):
+	case !visibleASCII(o) || o == "*":
+		// "*" is no origin; reflected with credentials, it would be "*"
+		// with credentials (a regex such as ".+" matches it).
 		return ReasonOriginInvalid
 	case c.origins.match(o):
 		return ReasonOriginAllowed
@@ -201,7 +203,15 @@ func (c *compiled) checkMethod(m string) Reason {
 	if !isToken(m) {
 		return ReasonMethodInvalid
 	}
-	if m == "GET" || m == "HEAD" || m == "POST" || c.methodsAny {
+	if m == "GET" || m == "HEAD" || m == "POST" {
+		return ReasonOriginAllowed
+	}
+	if c.methodsAny {
+		// With credentials "*" is echoed, and a method named "*" would
+		// put "*" in the answer beside credentials.
+		if c.credentials && m == "*" {
+			return ReasonMethodNotAllowed
+		}
 		return ReasonOriginAllowed
 	}
 	for _, a := range c.methods {
@@ -254,8 +264,15 @@ func (c *compiled) headerAllowed(name string) bool {
 		_, ok = c.headers[strings.ToLower(name)]
 	}
 	// "*" never covers authorization (Fetch standard); with credentials "*"
-	// is answered by echoing the names, and then the server has named it.
-	return ok || c.headersAny && (c.credentials || !strings.EqualFold(name, "authorization"))
+	// is answered by echoing the names, and then the server has named it,
+	// but a header named "*" would put "*" in the answer beside credentials.
+	if ok || !c.headersAny {
+		return ok
+	}
+	if c.credentials {
+		return name != "*"
+	}
+	return !strings.EqualFold(name, "authorization")
 }
 
 func hasUpper(s string) bool {
