@@ -1,0 +1,198 @@
+package extproc
+
+import (
+	"strings"
+	"unsafe"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/corsproc/corsproc/policy"
+)
+
+// Limits on the request headers corsproc reads. Envoy's own limit on all
+// headers is 60 KiB by default; anything past these is not a browser.
+const (
+	// maxValueBytes caps one value of a header corsproc reads. Origins
+	// over policy.MaxOriginLength but under this are denied by the policy,
+	// as the SPEC says; past this the message is refused as garbage.
+	maxValueBytes = 64 << 10
+	// maxRequestHeaderLines caps access-control-request-headers lines.
+	maxRequestHeaderLines = 64
+)
+
+// The attribute Envoy sends the route name under, when the filter's
+// request_attributes lists it.
+const (
+	attrNamespace = "envoy.filters.http.ext_proc"
+	attrRoute     = "xds.route_name"
+)
+
+// str views b as a string without copying. The bytes belong to a decoded
+// ProcessingRequest that nothing mutates, and the string lives no longer
+// than the stream that holds the message.
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// raw views s as bytes without copying, for raw_value fields, which the
+// proto encoder only reads.
+func raw(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// value is a header's value: raw_value, which Envoy fills, or value when
+// raw_value is empty.
+func value(h *corev3.HeaderValue) string {
+	if len(h.RawValue) > 0 {
+		return str(h.RawValue)
+	}
+	return h.Value
+}
+
+// readRequest fills r from the request headers in one pass, without a map
+// of them and without copying a value. lines backs r.RequestHeaders.
+func readRequest(r *policy.Request, lines []string, hs []*corev3.HeaderValue) streamError {
+	host := ""
+	r.RequestHeaders = lines[:0]
+	for _, h := range hs {
+		switch h.GetKey() {
+		case ":method":
+			if r.Method == "" {
+				r.Method = value(h)
+			}
+		case ":authority":
+			if r.Host == "" {
+				r.Host = value(h)
+			}
+		case "host": // only when :authority is missing
+			if host == "" {
+				host = value(h)
+			}
+		case ":path":
+			if r.Path == "" {
+				r.Path = value(h)
+			}
+		case "origin":
+			v := value(h)
+			if len(v) > maxValueBytes {
+				return errHeaderTooLarge
+			}
+			r.Origins++
+			if r.Origins == 1 {
+				r.Origin = v
+			}
+		case "access-control-request-method":
+			v := value(h)
+			if len(v) > maxValueBytes {
+				return errHeaderTooLarge
+			}
+			if !r.HasRequestMethod {
+				r.RequestMethod, r.HasRequestMethod = v, true
+			}
+		case "access-control-request-headers":
+			v := value(h)
+			if len(v) > maxValueBytes {
+				return errHeaderTooLarge
+			}
+			if len(r.RequestHeaders) == maxRequestHeaderLines {
+				return errTooManyLines
+			}
+			r.RequestHeaders = append(r.RequestHeaders, v)
+		case "access-control-request-private-network":
+			r.PrivateNetwork = value(h) == "true"
+		}
+	}
+	if r.Host == "" {
+		r.Host = host
+	}
+	return numStreamErrors
+}
+
+// routeName finds xds.route_name in the attributes Envoy sends with the
+// first message of a direction, under the ext_proc filter's name or, for a
+// filter configured under another name, any other key.
+func routeName(attrs map[string]*structpb.Struct) string {
+	if len(attrs) == 0 {
+		return ""
+	}
+	if s := attrs[attrNamespace]; s != nil {
+		if v, ok := s.GetFields()[attrRoute]; ok {
+			return v.GetStringValue()
+		}
+	}
+	for _, s := range attrs {
+		if v, ok := s.GetFields()[attrRoute]; ok {
+			return v.GetStringValue()
+		}
+	}
+	return ""
+}
+
+const accessControl = "access-control-"
+
+// readUpstream fills up from the service's response headers in one pass.
+// The slices are reused scratch.
+func readUpstream(up *policy.Upstream, vary, cors []string, hs []*corev3.HeaderValue) {
+	*up = policy.Upstream{Vary: vary[:0], CORSHeaders: cors[:0]}
+	for _, h := range hs {
+		k := h.GetKey()
+		switch {
+		case k == "vary":
+			up.Vary = append(up.Vary, value(h))
+		case strings.HasPrefix(k, accessControl):
+			switch k {
+			case "access-control-allow-origin":
+				up.AllowOrigins++
+				if up.AllowOrigins == 1 {
+					up.AllowOrigin = value(h)
+				}
+			case "access-control-allow-credentials":
+				up.AllowCredentials = value(h)
+			}
+			if !contains(up.CORSHeaders, k) {
+				up.CORSHeaders = append(up.CORSHeaders, k)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validName is an HTTP header field name as Envoy accepts it in a
+// mutation: a token, lower case by convention.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isToken(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isToken(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', '0' <= c && c <= '9', 'A' <= c && c <= 'Z':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// validValue is a header value Envoy accepts: no NUL, CR or LF, no other
+// control byte but tab. Checked on every header corsproc sends, as the last
+// line of defence behind the policy's own checks: a bad one would make
+// Envoy answer 500.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
