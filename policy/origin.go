@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
@@ -40,8 +41,14 @@ func parseOriginPattern(s string) (originPattern, string) {
 	if s == "*" {
 		return originPattern{}, `"*" is not an origin; set allow_all_origins: true instead`
 	}
-	if strings.TrimSpace(s) != s || s == "" {
+	if s == "" {
+		return originPattern{}, "an origin cannot be empty"
+	}
+	if strings.TrimSpace(s) != s {
 		return originPattern{}, "an origin has no spaces; remove them"
+	}
+	if strings.Contains(s, ",") {
+		return originPattern{}, "an origin has no comma; list each origin as an item of its own"
 	}
 	schemeEnd := strings.Index(s, "://")
 	if schemeEnd <= 0 {
@@ -143,6 +150,9 @@ func splitHostPort(s string) (host, port, msg string) {
 		}
 		return host, port, ""
 	}
+	if strings.ContainsAny(s, "[]") {
+		return "", "", `"[" and "]" only enclose an IPv6 host, as in "http://[::1]:8080"`
+	}
 	if i := strings.LastIndexByte(s, ':'); i >= 0 {
 		if i == len(s)-1 {
 			return "", "", "the origin ends in \":\" without a port"
@@ -177,7 +187,12 @@ func normaliseHost(h string, wildcard bool) (string, string) {
 			ascii = false
 		}
 	}
-	if !ascii {
+	// Punycode written out is checked too: a browser refuses a host with a
+	// broken xn-- label, so such an entry could never match.
+	if !ascii && !utf8.ValidString(h) {
+		return "", "the host " + strconv.Quote(h) + " is not valid UTF-8"
+	}
+	if !ascii || strings.Contains(strings.ToLower(h), "xn--") {
 		p, err := idna.Lookup.ToASCII(h)
 		if err != nil {
 			return "", "the host " + strconv.Quote(h) + " is not a valid internationalised name: " + err.Error()
