@@ -86,7 +86,39 @@ func merge(own, defaults *Settings) (eff Settings, fromDefaults map[string]bool)
 	eff.AllowPrivateNetwork = pick("allow_private_network", own.AllowPrivateNetwork, defaults.AllowPrivateNetwork, builtin.AllowPrivateNetwork).(*bool)
 	eff.PreflightStatus = pick("preflight_status", own.PreflightStatus, defaults.PreflightStatus, builtin.PreflightStatus).(*int)
 	eff.UpstreamCORSHeaders = pick("upstream_cors_headers", own.UpstreamCORSHeaders, defaults.UpstreamCORSHeaders, builtin.UpstreamCORSHeaders).(*string)
-	return eff, fromDefaults
+	return eff.clone(), fromDefaults
+}
+
+// clone deep-copies s, so that what Set.Policies hands out shares nothing
+// with builtin, the File, another policy or the compiled matchers.
+func (s Settings) clone() Settings {
+	s.Mode = clonePtr(s.Mode)
+	s.AllowedOrigins = slices.Clone(s.AllowedOrigins)
+	s.AllowedOriginRegexes = slices.Clone(s.AllowedOriginRegexes)
+	s.AllowAllOrigins = clonePtr(s.AllowAllOrigins)
+	s.AllowMethods = slices.Clone(s.AllowMethods)
+	s.AllowHeaders = slices.Clone(s.AllowHeaders)
+	s.ExposeHeaders = slices.Clone(s.ExposeHeaders)
+	s.PreflightMaxAge = clonePtr(s.PreflightMaxAge)
+	s.AllowCredentials = clonePtr(s.AllowCredentials)
+	s.AllowPrivateNetwork = clonePtr(s.AllowPrivateNetwork)
+	s.PreflightStatus = clonePtr(s.PreflightStatus)
+	s.UpstreamCORSHeaders = clonePtr(s.UpstreamCORSHeaders)
+	return s
+}
+
+func (m *Match) clone() *Match {
+	if m == nil {
+		return nil
+	}
+	return &Match{Hosts: slices.Clone(m.Hosts), PathPrefixes: slices.Clone(m.PathPrefixes), PathRegex: m.PathRegex, Routes: slices.Clone(m.Routes)}
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	return ptr(*p)
 }
 
 func isUnset(v any) bool {
@@ -114,31 +146,47 @@ func compile(file string, f *File, list []Problem) ([]Policy, []*compiled, []Pro
 	var resolved []Policy
 	var out []*compiled
 	seen := map[string]int{}
-	catchAll := -1
+	catchAll, catchWhy := -1, ""
 	for i := range f.Policies {
 		p := &f.Policies[i]
 		l := loc{ps: ps, policy: i, name: p.Name}
+		if ps.hasError(i, nil, "") {
+			continue // not even a mapping: nothing more to say about it
+		}
 		if j, dup := seen[p.Name]; dup && p.Name != "" {
 			l.child("name").valueError(p.Name, "duplicate name; policies["+strconv.Itoa(j)+"] already uses it, and names must be unique")
 		} else {
 			seen[p.Name] = i
 		}
 		if catchAll >= 0 {
-			l.warnf("can never match: policies[%d] %q has no match conditions and catches every request first", catchAll, f.Policies[catchAll].Name)
+			l.warnf("can never match: policies[%d] %q %s and catches every request first", catchAll, f.Policies[catchAll].Name, catchWhy)
 		}
 		checkValues(l, &p.Settings)
 		eff, inherited := merge(&p.Settings, &f.Defaults)
 		c := &compiled{name: p.Name}
 		compileMatch(l.child("match"), p.Match, c)
-		if catchAll < 0 && (p.Match == nil || p.Match.Hosts == nil && p.Match.PathPrefixes == nil && p.Match.PathRegex == "" && p.Match.Routes == nil) {
-			catchAll = i
+		if catchAll < 0 && !ps.hasError(i, nil, "match") { // a broken match block catches nothing
+			if why := catchesAll(p.Match); why != "" {
+				catchAll, catchWhy = i, why
+			}
 		}
 		compileSettings(l, &eff, inherited, c)
 		eff.AllowedOrigins = normalisedOrigins(eff.AllowedOrigins)
-		resolved = append(resolved, Policy{Name: p.Name, Match: p.Match, Settings: eff})
+		resolved = append(resolved, Policy{Name: p.Name, Match: p.Match.clone(), Settings: eff})
 		out = append(out, c)
 	}
 	return resolved, out, ps.list
+}
+
+// catchesAll says why a match block holds for every request, or "".
+func catchesAll(m *Match) string {
+	switch {
+	case m == nil || m.Hosts == nil && m.PathPrefixes == nil && m.PathRegex == "" && m.Routes == nil:
+		return "has no match conditions"
+	case m.Hosts == nil && m.PathRegex == "" && m.Routes == nil && slices.Contains(m.PathPrefixes, "/"):
+		return `matches the path prefix "/"`
+	}
+	return ""
 }
 
 func normalisedOrigins(list []string) []string {
@@ -307,6 +355,10 @@ func compileMatch(l loc, m *Match, c *compiled) {
 	}
 	for i, h := range m.Hosts {
 		el := l.child("hosts").index(i)
+		if h == "" {
+			el.errorf("a host cannot be empty")
+			continue
+		}
 		lh := strings.ToLower(h)
 		wild := strings.HasPrefix(lh, "*.")
 		name := strings.TrimPrefix(lh, "*.")
@@ -337,6 +389,9 @@ func compileMatch(l loc, m *Match, c *compiled) {
 			l.child("path_regex").valueError(m.PathRegex, msg)
 		} else {
 			c.pathRegex = regexp.MustCompile(anchor(m.PathRegex)) // checked just above
+			if dot := unescapedDot(m.PathRegex); dot >= 0 {
+				l.child("path_regex").valueWarning(m.PathRegex, `has an unescaped "." at byte `+strconv.Itoa(dot)+`, which matches any character (so "/v1.0/" also matches "/v1x0/"); write "\."`)
+			}
 		}
 	}
 	for i, r := range m.Routes {
@@ -363,8 +418,8 @@ func setAdd(m map[string]struct{}, k string) map[string]struct{} {
 // compileSettings checks how the effective settings combine and precomputes
 // the header values.
 func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compiled) {
-	// at names the key a combination problem is reported under, noting when
-	// the value came from defaults.
+	// at names the key a combination problem is reported under; from notes,
+	// right after the value it is about, that the value came from defaults.
 	at := func(key string) loc { return l.child(key) }
 	from := func(key string) string {
 		if inherited[key] {
@@ -372,6 +427,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 		}
 		return ""
 	}
+	credentials := "allow_credentials: true" + from("allow_credentials")
 	switch *eff.Mode {
 	case "report":
 		c.mode = Report
@@ -385,7 +441,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 
 	c.origins.all = *eff.AllowAllOrigins
 	if c.origins.all && c.credentials {
-		at("allow_all_origins").errorf("cannot be combined with allow_credentials: true%s: that would let every site read your users' data; list the origins instead", from("allow_credentials"))
+		at("allow_all_origins").errorf("true%s cannot be combined with %s: that would let every site read your users' data; list the origins instead", from("allow_all_origins"), credentials)
 	}
 	ownOrigins := len(eff.AllowedOrigins) > 0 && !inherited["allowed_origins"] || len(eff.AllowedOriginRegexes) > 0 && !inherited["allowed_origin_regexes"]
 	if c.origins.all && ownOrigins {
@@ -397,7 +453,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 			continue // reported by checkValues where it was written
 		}
 		el := at("allowed_origins").index(i)
-		note := from("allowed_origins")
+		note := from("allowed_origins") // after the origin the message names
 		switch p.kind {
 		case exactOrigin:
 			c.origins.exact = setAdd(c.origins.exact, p.normalised)
@@ -409,22 +465,25 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 			}
 			c.origins.wild[wildKey{p.scheme, p.host, p.port}] = struct{}{}
 		}
+		publicSuffix := p.kind == wildcardOrigin && isPublicSuffix(p.host)
 		if !c.credentials {
-			if p.kind == wildcardOrigin && isPublicSuffix(p.host) {
-				el.valueWarning(o, "covers every site under the public suffix "+strconv.Quote(p.host)+": anyone can register one"+note)
+			if publicSuffix {
+				el.valueWarning(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+": anyone can register a site there")
 			}
 			continue
 		}
-		cred := " with allow_credentials: true" + from("allow_credentials") + note
 		switch {
 		case p.normalised == "null":
-			el.valueError(o, "the null origin cannot be trusted"+cred+": any site can send it from a sandboxed iframe")
-		case p.kind == wildcardOrigin && isPublicSuffix(p.host):
-			el.valueError(o, "covers every site under the public suffix "+strconv.Quote(p.host)+cred+"; anyone can register one and read your users' data")
+			el.valueError(o, "the null origin"+note+" cannot be trusted with "+credentials+": any site can send it from a sandboxed iframe")
+		case publicSuffix:
+			el.valueError(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+" with "+credentials+": anyone can register a site there and read your users' data")
 		case p.kind == wildcardOrigin:
-			el.valueWarning(o, "a wildcard origin"+cred+": every subdomain, and whoever takes one over, can read users' data")
-		case p.scheme == "http" && !isLocalhost(p.host):
-			el.valueWarning(o, "a plain http:// origin"+cred+": anyone on the network path can impersonate it; use https://")
+			el.valueWarning(o, "a wildcard origin"+note+" with "+credentials+": every subdomain, and whoever takes one over, can read users' data")
+		}
+		// Apart from the public-suffix error, a plain http:// origin is a
+		// second, separate risk, wildcard or not.
+		if p.scheme == "http" && !isLocalhost(p.host) && !publicSuffix {
+			el.valueWarning(o, "a plain http:// origin"+note+" with "+credentials+": anyone on the network path can impersonate it; use https://")
 		}
 	}
 	if len(eff.AllowedOriginRegexes) > 0 {
@@ -438,7 +497,8 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 			c.origins.regex = regexp.MustCompile(anchor(strings.Join(parts, "|"))) // each part compiled alone above
 		}
 	}
-	if !c.origins.all && len(eff.AllowedOrigins) == 0 && len(eff.AllowedOriginRegexes) == 0 && *eff.Mode != "off" {
+	if !c.origins.all && len(eff.AllowedOrigins) == 0 && len(eff.AllowedOriginRegexes) == 0 && *eff.Mode != "off" &&
+		!l.ps.hasError(l.policy, inherited, "allowed_origins", "allowed_origin_regexes", "allow_all_origins") {
 		l.warnf("allows no origin: every cross-origin request is denied; set allowed_origins, allowed_origin_regexes or allow_all_origins")
 	}
 
@@ -450,7 +510,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 			c.allowMethods = "*"
 		}
 	} else {
-		c.methods = eff.AllowMethods
+		c.methods = slices.Clone(eff.AllowMethods)
 		c.allowMethods = strings.Join(eff.AllowMethods, ", ")
 	}
 
@@ -478,7 +538,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 
 	for i, h := range eff.ExposeHeaders {
 		if h == "*" && c.credentials {
-			at("expose_headers").index(i).valueError(h, `"*" cannot expose headers with allow_credentials: true`+from("allow_credentials")+from("expose_headers")+`: browsers then read it as a header named "*"; list the headers`)
+			at("expose_headers").index(i).valueError(h, `"*"`+from("expose_headers")+` cannot expose headers with `+credentials+`: browsers then read it as a header named "*"; list the headers`)
 		}
 	}
 	c.expose = strings.Join(eff.ExposeHeaders, ", ")

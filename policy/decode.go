@@ -63,6 +63,29 @@ func (l loc) valueError(v, msg string) { l.ps.at(SeverityError, l.policy, l.name
 
 func (l loc) valueWarning(v, msg string) { l.ps.at(SeverityWarning, l.policy, l.name, l.key, &v, msg) }
 
+// hasError reports whether an error was already found under one of keys,
+// in policy i or, for the keys it inherits, in defaults: checks that build
+// on those values say nothing more about them.
+func (ps *problems) hasError(i int, inherited map[string]bool, keys ...string) bool {
+	for _, p := range ps.list {
+		if p.Severity != SeverityError {
+			continue
+		}
+		for _, k := range keys {
+			if p.Policy == i && i >= 0 && keyUnder(p.Key, k) || inherited[k] && p.Policy == -1 && keyUnder(p.Key, "defaults."+k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keyUnder reports whether path is key or an element or child of it.
+func keyUnder(path, key string) bool {
+	rest, ok := strings.CutPrefix(path, key)
+	return ok && (rest == "" || rest[0] == '[' || rest[0] == '.')
+}
+
 func (l loc) warnf(format string, args ...any) {
 	l.ps.at(SeverityWarning, l.policy, l.name, l.key, nil, fmt.Sprintf(format, args...))
 }
@@ -84,6 +107,12 @@ func decode(file string, data []byte) (*File, []Problem) {
 	var root any
 	if err := yaml.UnmarshalWithOptions(data, &root, yaml.UseOrderedMap()); err != nil {
 		top.errorf("not valid YAML: %s", yamlErrorText(err))
+		return nil, ps.list
+	}
+	// The decoder reads the first document only: a second one would be
+	// ignored without a word.
+	if n := documents(data); n > 1 {
+		top.errorf("the file holds %d YAML documents; a policy file is one document: remove the \"---\" separators", n)
 		return nil, ps.list
 	}
 	f := &File{}
@@ -274,7 +303,10 @@ func asString(l loc, v any) (string, bool) {
 }
 
 // asStrings returns a non-nil slice for a present key, even an empty one,
-// so that an explicit [] overrides defaults.
+// so that an explicit [] overrides defaults. A value that is not a list is
+// an error and leaves the key unset (nil), like the other keys' decoders
+// do, so that no check built on the key reports the same mistake again
+// (an empty match list, for one, would warn that it never matches).
 func asStrings(l loc, v any) []string {
 	list, ok := v.([]any)
 	if !ok {
@@ -283,15 +315,18 @@ func asStrings(l loc, v any) []string {
 		} else {
 			l.errorf("must be a list of strings, not %s", kind(v))
 		}
-		return []string{}
+		return nil
 	}
 	out := make([]string, 0, len(list))
 	for i, e := range list {
 		s, ok := e.(string)
 		if !ok {
-			if e == nil {
+			switch {
+			case e == nil && strings.HasSuffix(l.key, "allowed_origins"):
 				l.index(i).errorf("is empty (YAML null); for the null origin write it in quotes: \"null\"")
-			} else {
+			case e == nil:
+				l.index(i).errorf("is empty (YAML null); remove it or write a value")
+			default:
 				l.index(i).errorf("must be a string, not %s; quote it", kind(e))
 			}
 			continue
@@ -359,13 +394,33 @@ func kind(v any) string {
 	case uint64, int64, int:
 		return fmt.Sprintf("the number %v", x)
 	case float64:
-		return "the number " + strconv.FormatFloat(x, 'g', -1, 64)
+		// 86400.0 must not read as "not the number 86400".
+		f := strconv.FormatFloat(x, 'g', -1, 64)
+		if !strings.ContainsAny(f, ".eEnN") {
+			f += ".0"
+		}
+		return "the number " + f
 	case []any:
 		return "a list"
 	case yaml.MapSlice:
 		return "a mapping"
 	}
 	return fmt.Sprintf("a %T", v)
+}
+
+// documents counts the non-empty YAML documents in data.
+func documents(data []byte) int {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, d := range f.Docs {
+		if d != nil && d.Body != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func yamlErrorText(err error) string {
