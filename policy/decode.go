@@ -2,6 +2,7 @@ package policy
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // The file is decoded into ordered generic values first (the YAML library
@@ -107,6 +109,10 @@ func decode(file string, data []byte) (*File, []Problem) {
 	var root any
 	if err := yaml.UnmarshalWithOptions(data, &root, yaml.UseOrderedMap()); err != nil {
 		top.errorf("not valid YAML: %s", yamlErrorText(err))
+		var located interface{ GetToken() *token.Token }
+		if errors.As(err, &located) && located.GetToken() != nil {
+			ps.list[len(ps.list)-1].Line = located.GetToken().Position.Line
+		}
 		return nil, ps.list
 	}
 	// The decoder reads the first document only: a second one would be

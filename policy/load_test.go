@@ -383,6 +383,15 @@ func TestParseYAML(t *testing.T) {
 	})
 }
 
+func TestParseYAMLErrorsHaveTheirLine(t *testing.T) {
+	t.Parallel()
+	for yaml, line := range map[string]int{"policies:\n  - name: a\n  bad": 3, "policies:\n  - name: a\n    name: b\n": 3, "a: 1\n\tb: 2": 2} {
+		if _, got := ldParse(t, yaml); len(got) != 1 || got[0].Line != line {
+			t.Errorf("%q: got %v, want one problem on line %d", yaml, got, line)
+		}
+	}
+}
+
 func TestParseAnchorsGiveTheSameValues(t *testing.T) {
 	t.Parallel()
 	s := ldCheck(t, `defaults: &base
