@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -459,6 +460,12 @@ func locate(data []byte, list []Problem) {
 			path += "." + p.Key
 		}
 		for path != "$" {
+			if !plainPath.MatchString(path) {
+				// A user's key such as "0[0" panics the library's path
+				// parser: locate such a key by its parent.
+				path = path[:strings.LastIndexAny(path, ".[")]
+				continue
+			}
 			yp, err := yaml.PathString(path)
 			if err == nil {
 				if n, err := yp.FilterFile(f); err == nil && n != nil {
@@ -476,6 +483,10 @@ func locate(data []byte, list []Problem) {
 		}
 	}
 }
+
+// plainPath is a YAML path of plain keys and indexes, the only kind locate
+// hands to the YAML library.
+var plainPath = regexp.MustCompile(`^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]{1,9}\])+$`)
 
 // sortProblems orders problems as they appear in the file, by policy then
 // line; problems at the same place keep the order they were found in.
