@@ -84,6 +84,9 @@ func (d *Decision) Message() string {
 	case ReasonMethodNotAllowed:
 		return "method " + q + " is not in allow_methods (methods compare case-sensitively)"
 	case ReasonHeaderInvalid:
+		if d.Detail == "" {
+			return "access-control-request-headers has more than " + strconv.Itoa(maxEmptyElements) + " empty elements; browsers send none"
+		}
 		return "access-control-request-headers has " + q + ", which is not a valid header name"
 	case ReasonHeaderNotAllowed:
 		if d.Detail == "authorization" {
