@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // Set is a compiled policy file: immutable and safe for concurrent use.
@@ -77,5 +78,6 @@ func (s *Set) SHA256() string { return s.sha256 }
 func (s *Set) Warnings() []Problem { return s.warnings }
 
 // Policies returns the effective policies, defaults applied and origins
-// normalised, for display.
-func (s *Set) Policies() []Policy { return s.resolved }
+// normalised, for display. The slice is the caller's own; decisions never
+// read it, so what a caller does with it cannot change the Set.
+func (s *Set) Policies() []Policy { return slices.Clone(s.resolved) }
