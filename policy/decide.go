@@ -22,8 +22,7 @@ const (
 
 // Decide judges a request from its headers. It allocates nothing on the
 // common paths; r is not retained beyond the returned Decision.
-func (s *Set) Decide(r *Request) Decision {
-	var d Decision
+func (s *Set) Decide(r *Request) (d Decision) { // named, so that it is built in place, not copied out
 	c := s.selectPolicy(r.Host, r.Path, r.Route)
 	if c == nil {
 		d.Reason, d.SkipResponse = ReasonNoPolicy, true
@@ -117,11 +116,15 @@ func (c *compiled) checkOrigin(o string, lines int) Reason {
 		return ReasonOriginTooLong
 	case c.origins.all:
 		return ReasonAllOriginsAllowed
+	case c.origins.matchExact(o):
+		// Exact entries are normalised origins, all visible ASCII: a hit
+		// needs no scan of its bytes.
+		return ReasonOriginAllowed
 	case !visibleASCII(o) || o == "*":
 		// "*" is no origin; reflected with credentials, it would be "*"
 		// with credentials (a regex such as ".+" matches it).
 		return ReasonOriginInvalid
-	case c.origins.match(o):
+	case c.origins.matchPatterns(o): // the exact entries were tried above
 		return ReasonOriginAllowed
 	}
 	return ReasonOriginNotAllowed
@@ -443,18 +446,34 @@ func visibleOrSpace(s string) bool {
 	return true
 }
 
-// selectPolicy returns the first policy whose match holds, or nil.
+// selectPolicy returns the first policy whose match holds, or nil. The
+// host and the path are prepared only once a policy needs them: a
+// catch-all policy costs nothing.
 func (s *Set) selectPolicy(authority, path, route string) *compiled {
-	host := hostOf(authority)
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
+	var host string
+	prepared := false
 	for _, c := range s.policies {
+		if c.hosts == nil && c.hostSuffixes == nil && c.pathPrefixes == nil && c.pathRegex == nil && c.routes == nil {
+			return c
+		}
+		if !prepared {
+			host, path, prepared = hostOf(authority), pathOnly(path), true
+		}
 		if c.matches(host, path, route) {
 			return c
 		}
 	}
 	return nil
+}
+
+// pathOnly strips the query (and a fragment) from :path.
+func pathOnly(p string) string {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' || p[i] == '#' {
+			return p[:i]
+		}
+	}
+	return p
 }
 
 // hostOf strips the port and a trailing dot from :authority and lower-cases

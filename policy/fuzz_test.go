@@ -322,3 +322,28 @@ func isPrintableASCII(s string) bool {
 	}
 	return true
 }
+
+// TestVisibleASCIIEveryByte checks the word-at-a-time scan of visibleASCII
+// against a byte loop: every byte value at every position of strings of
+// every length up to two words and a bit, among neighbours at both edges
+// of the allowed range (where borrows and carries could leak).
+func TestVisibleASCIIEveryByte(t *testing.T) {
+	t.Parallel()
+	if visibleASCII("") {
+		t.Error(`visibleASCII("") = true`)
+	}
+	for _, fill := range []byte{'!', '~', 'a'} {
+		for n := 1; n <= 17; n++ {
+			for pos := range n {
+				for v := range 256 {
+					b := []byte(strings.Repeat(string(fill), n))
+					b[pos] = byte(v)
+					want := isPrintableASCII(string(b))
+					if got := visibleASCII(string(b)); got != want {
+						t.Fatalf("visibleASCII(%q) = %v, want %v", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
