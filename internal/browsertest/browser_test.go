@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 )
 
 // One Chromium for the whole suite, started by the first test that needs it
-// and stopped by TestMain; every case gets its own browser context (fresh
-// cookies, no shared cache) and tab.
+// and stopped by TestMain. Cases run in parallel, each holding one of
+// parallelCases slots; a slot is a browser context (its own cookie jar,
+// cache and preflight cache) used by one case at a time, its cookies cleared
+// before each case; every case opens a new tab in its slot's context.
 var (
 	browserOnce   sync.Once
 	browserCtx    context.Context // the first tab's context: the browser's lifetime
@@ -108,6 +112,46 @@ func startBrowser() {
 		return
 	}
 	browserCtx, browserCancel, allocCancel = ctx, cancel, acancel
+	slots = make(chan *slot, parallelCases)
+	for range parallelCases {
+		sctx, _ := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext()) // ends with the browser
+		if err := chromedp.Do(sctx); err != nil {
+			browserErr = fmt.Errorf("open a browser context: %w", err)
+			return
+		}
+		slots <- &slot{ctx: sctx, id: chromedp.FromContext(sctx).BrowserContextID}
+	}
+}
+
+// parallelCases bounds how many cases drive the browser at once: enough to
+// overlap the waits, few enough for a 2-core CI machine.
+const parallelCases = 2
+
+// slot is a browser context that one case at a time uses.
+type slot struct {
+	ctx context.Context // its first tab, left on about:blank; new tabs open beside it
+	id  cdp.BrowserContextID
+}
+
+var slots chan *slot
+
+// acquireSlot waits for a free slot, clears its cookies and gives it to t
+// until t ends.
+func acquireSlot(t *testing.T) *slot {
+	t.Helper()
+	needBrowser(t)
+	s := <-slots
+	t.Cleanup(func() { slots <- s })
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, storage.ClearCookies, storage.ClearCookiesParams{BrowserContextID: s.id})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("clear cookies: %v", err)
+	}
+	return s
 }
 
 // needBrowser returns the shared browser's context, skipping or failing t

@@ -62,7 +62,7 @@ var defaultServices = []service{{Name: "api"}}
 // newEnv starts the upstreams and the gateway with the policy (placeholders
 // expanded). The policy and the upstreams' headers may name page origins
 // only: the API's port is known once the gateway listens.
-func newEnv(t testing.TB, policyYAML string, services []service) *env {
+func newEnv(t testing.TB, policyYAML string, services []service, debug bool) *env {
 	t.Helper()
 	if len(services) == 0 {
 		services = defaultServices
@@ -80,7 +80,7 @@ func newEnv(t testing.TB, policyYAML string, services []service) *env {
 		routes = append(routes, route{Name: s.Name, Host: s.Host, PathPrefix: s.PathPrefix, Upstream: u.URL()})
 	}
 	set := e.parse(policyYAML)
-	e.gw = startFakeGateway(t, set, routes)
+	e.gw = startFakeGateway(t, set, routes, debug)
 	e.apiPort = gwPort(e.gw.Addr())
 	e.repl = e.replacer()
 	return e
@@ -146,18 +146,18 @@ func (e *env) hits() []string {
 	return out
 }
 
-// lastCookie is the cookie header of the last non-OPTIONS request an
-// upstream saw, and whether there was one.
-func (e *env) lastCookie() (string, bool) {
+// lastHit is the last non-OPTIONS request an upstream saw, and whether
+// there was one.
+func (e *env) lastHit() (hit, bool) {
 	var all []hit
 	for _, u := range e.ups {
 		all = append(all, u.Hits()...)
 	}
 	all = slices.DeleteFunc(all, func(h hit) bool { return h.Method == "OPTIONS" })
 	if len(all) == 0 {
-		return "", false
+		return hit{}, false
 	}
-	return all[len(all)-1].Cookie, true
+	return all[len(all)-1], true
 }
 
 // localReplies counts the requests corsproc answered itself (preflights in

@@ -22,16 +22,17 @@ type fakeGateway struct {
 	set    *policy.Set
 	routes []route
 	local  atomic.Int64
+	debug  bool
 	ln     net.Listener
 	srv    *http.Server
 }
 
-func startFakeGateway(t testing.TB, set *policy.Set, routes []route) *fakeGateway {
+func startFakeGateway(t testing.TB, set *policy.Set, routes []route, debug bool) *fakeGateway {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &fakeGateway{set: set, routes: routes, ln: ln}
+	g := &fakeGateway{set: set, routes: routes, ln: ln, debug: debug}
 	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = g.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = g.srv.Close() })
@@ -71,6 +72,7 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Host: r.Host, Path: r.URL.RequestURI(), Route: rt.Name,
 		Origin: r.Header.Get("origin"), Origins: len(r.Header.Values("origin")),
 		RequestHeaders: r.Header.Values("access-control-request-headers"),
+		Debug:          g.debug,
 	}
 	if v, ok := r.Header["Access-Control-Request-Method"]; ok {
 		req.RequestMethod, req.HasRequestMethod = v[0], true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
@@ -20,6 +21,9 @@ type browserCase struct {
 	// services are the upstreams and routes; default one "api" service
 	// taking every request.
 	services []service
+	// debug runs corsproc with --debug-headers: a preflight refused for its
+	// method or headers names the origin, so Chromium names the cause.
+	debug bool
 	// page is the origin the page is served from; default "{app}".
 	page string
 	// sandboxed runs the fetch in an iframe with sandbox="allow-scripts":
@@ -57,26 +61,36 @@ type want struct {
 	// cookie, when set, is the cookie header the upstream saw on the last
 	// non-preflight request; "none" means it had none.
 	cookie string
+	// origin, when set, is the origin header the upstream saw on the last
+	// non-preflight request.
+	origin string
 }
 
 const defaultFetch = `fetch("{api}/v1/items")`
 
+// runCases runs each case as a subtest, as many at once as there are
+// slots (t.Run from several goroutines: go test's -parallel, which defaults
+// to the number of CPUs, does not bound these), all sharing the one browser.
 func runCases(t *testing.T, cases []browserCase) {
 	t.Helper()
 	needBrowser(t)
+	t.Parallel()
+	var wg sync.WaitGroup
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { runCase(t, c) })
+		wg.Go(func() { t.Run(c.name, func(t *testing.T) { runCase(t, c) }) })
 	}
+	wg.Wait()
 }
 
 func runCase(t *testing.T, c browserCase) {
 	t.Helper()
-	e := newEnv(t, c.policy, c.services)
+	s := acquireSlot(t)
+	e := newEnv(t, c.policy, c.services, c.debug)
 	page := c.page
 	if page == "" {
 		page = "{app}"
 	}
-	tb := newTab(t, e.expand(page))
+	tb := newTab(t, s, e.expand(page))
 	if c.cookie {
 		tb.setCookie(e.expand("{api}"), "sid", "s3cret")
 	}
@@ -148,15 +162,17 @@ func checkOutcome(t testing.TB, e *env, tb *tab, r result, w want) {
 	if got := e.localReplies(); got != w.local {
 		fail("gateway answered %d requests itself, want %d", got, w.local)
 	}
-	if w.cookie != "" {
-		c, ok := e.lastCookie()
+	if w.cookie != "" || w.origin != "" {
+		h, ok := e.lastHit()
 		switch {
 		case !ok:
-			fail("no request reached the upstream to carry a cookie")
-		case w.cookie == "none" && c != "":
-			fail("upstream got cookie %q, want none", c)
-		case w.cookie != "none" && c != w.cookie:
-			fail("upstream got cookie %q, want %q", c, w.cookie)
+			fail("no request reached the upstream to check its cookie or origin")
+		case w.cookie == "none" && h.Cookie != "":
+			fail("upstream got cookie %q, want none", h.Cookie)
+		case w.cookie != "" && w.cookie != "none" && h.Cookie != w.cookie:
+			fail("upstream got cookie %q, want %q", h.Cookie, w.cookie)
+		case w.origin != "" && h.Origin != e.expand(w.origin):
+			fail("upstream got origin %q, want %q", h.Origin, e.expand(w.origin))
 		}
 	}
 	if len(errs) > 0 {

@@ -49,11 +49,14 @@ func servePage(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, pageHTML)
 }
 
-// pageHTML defines probe(run) and probeSandboxed(src). probe awaits run()
-// (a function returning a fetch promise) and reports what JavaScript can see:
-// readable or the error, status, body and every readable response header.
-// probeSandboxed runs the same in an iframe with sandbox="allow-scripts",
-// whose origin is opaque (the browser sends origin: null).
+// pageHTML defines probe(run), prepareSandboxed(src) and runSandboxed().
+// probe awaits run() (a function returning a fetch promise) and reports what
+// JavaScript can see: readable or the error, status, body and every readable
+// response header. prepareSandboxed loads an iframe with
+// sandbox="allow-scripts", whose origin is opaque (the browser sends origin:
+// null), ready to probe src; runSandboxed starts it and returns its report.
+// The two steps let the test attach to the iframe's own target (Chromium
+// isolates sandboxed frames in their own process) before anything is sent.
 const pageHTML = `<!doctype html>
 <meta charset="utf-8">
 <title>corsproc browser test</title>
@@ -72,17 +75,26 @@ async function probe(run) {
   }
   return out;
 }
-function probeSandboxed(src) {
+let sandbox;
+function prepareSandboxed(src) {
   return new Promise((resolve) => {
     const f = document.createElement("iframe");
     f.sandbox = "allow-scripts";
+    let done;
+    sandbox = {frame: f, result: new Promise((r) => { done = r; })};
     window.addEventListener("message", (ev) => {
-      if (ev.source === f.contentWindow) resolve(ev.data);
+      if (ev.source !== f.contentWindow) return;
+      if (ev.data === "ready") resolve(true); else done(ev.data);
     });
     f.srcdoc = "<script>" + probe.toString() +
-      ";probe(() => " + src + ").then((r) => parent.postMessage(r, '*'));<\/script>";
+      ";window.addEventListener('message', () => probe(() => " + src + ").then((r) => parent.postMessage(r, '*')));" +
+      "parent.postMessage('ready', '*');<\/script>";
     document.body.appendChild(f);
   });
+}
+function runSandboxed() {
+  sandbox.frame.contentWindow.postMessage("go", "*");
+  return sandbox.result;
 }
 </script>
 `

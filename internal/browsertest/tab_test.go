@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// tab is one case's page: its own browser context (cookies, cache, preflight
-// cache), with the network and console recorded.
+// tab is one case's page, a new tab in the case's slot (browser context),
+// with the network and console recorded.
 type tab struct {
 	t   testing.TB
 	ctx context.Context
@@ -47,12 +47,11 @@ type result struct {
 
 const tabTimeout = 15 * time.Second
 
-// newTab opens a tab in a fresh browser context and loads the test page from
-// pageOrigin (e.g. http://app.example.test:PA).
-func newTab(t testing.TB, pageOrigin string) *tab {
+// newTab opens a tab in the slot's browser context and loads the test page
+// from pageOrigin (e.g. http://app.example.test:PA).
+func newTab(t testing.TB, s *slot, pageOrigin string) *tab {
 	t.Helper()
-	bctx := needBrowser(t)
-	ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+	ctx, cancel := chromedp.NewContext(s.ctx, chromedp.WithNewWindow(false))
 	t.Cleanup(cancel)
 	tb := &tab{t: t, ctx: ctx, urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
 	if err := chromedp.Listen(ctx, tb.event); err != nil {
@@ -125,20 +124,51 @@ func (tb *tab) setCookie(origin, name, value string) {
 // what the script could see.
 func (tb *tab) fetch(expr string, sandboxed bool) result {
 	tb.t.Helper()
-	var js string
-	if sandboxed {
-		src, _ := json.Marshal(expr)
-		js = "probeSandboxed(" + string(src) + ")"
-	} else {
-		js = "probe(() => " + expr + ")"
-	}
 	ctx, cancel := context.WithTimeout(tb.ctx, tabTimeout)
 	defer cancel()
+	js := "probe(() => " + expr + ")"
+	if sandboxed {
+		src, _ := json.Marshal(expr)
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("prepareSandboxed("+string(src)+")", chromedp.EvalAwaitPromise)); err != nil {
+			tb.t.Fatalf("load the sandboxed iframe: %v\n%s", err, tb.transcript())
+		}
+		tb.watchFrames(ctx)
+		js = "runSandboxed()"
+	}
 	r, err := chromedp.Run(ctx, chromedp.Evaluate[result](js, chromedp.EvalAwaitPromise))
 	if err != nil {
 		tb.t.Fatalf("evaluate %s: %v\n%s", js, err, tb.transcript())
 	}
 	return r
+}
+
+// watchFrames attaches to the tab's out-of-process iframes (a sandboxed
+// frame gets its own process, and its network events go to its own target)
+// and records their events too.
+func (tb *tab) watchFrames(ctx context.Context) {
+	tb.t.Helper()
+	infos, err := chromedp.Targets(ctx)
+	if err != nil {
+		tb.t.Fatalf("list targets: %v", err)
+	}
+	self := chromedp.FromContext(tb.ctx).Target.TargetID
+	for _, in := range infos {
+		if in.Type != "iframe" || in.ParentID != self {
+			continue
+		}
+		fctx, fcancel := chromedp.NewContext(tb.ctx, chromedp.WithTargetID(in.TargetID), chromedp.WithDetachOnCancel())
+		tb.t.Cleanup(fcancel)
+		if err := chromedp.Listen(fctx, tb.event); err != nil {
+			tb.t.Fatalf("attach to iframe %s: %v", in.URL, err)
+		}
+		err := chromedp.Do(fctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true})
+			return err
+		}))
+		if err != nil {
+			tb.t.Fatalf("iframe %s: %v", in.URL, err)
+		}
+	}
 }
 
 // corsFailures waits up to a moment for at least want failures to be
