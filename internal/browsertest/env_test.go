@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/corsproc/corsproc/policy"
 )
 
 // Page origins, by placeholder. All are served by the one page server, on
@@ -52,7 +50,7 @@ type env struct {
 	pagePort string
 	apiPort  string
 	repl     *strings.Replacer
-	gw       *fakeGateway
+	gw       *gateway
 	ups      []*upstream
 }
 
@@ -79,8 +77,7 @@ func newEnv(t testing.TB, policyYAML string, services []service, debug bool) *en
 		e.ups = append(e.ups, u)
 		routes = append(routes, route{Name: s.Name, Host: s.Host, PathPrefix: s.PathPrefix, Upstream: u.URL()})
 	}
-	set := e.parse(policyYAML)
-	e.gw = startFakeGateway(t, set, routes, debug)
+	e.gw = startGateway(t, e.expand(policyYAML), routes, debug)
 	e.apiPort = gwPort(e.gw.Addr())
 	e.repl = e.replacer()
 	return e
@@ -115,19 +112,10 @@ func (e *env) expand(s string) string {
 	return e.repl.Replace(s)
 }
 
-func (e *env) parse(yaml string) *policy.Set {
-	e.t.Helper()
-	set, err := policy.Parse("browsertest.yaml", []byte(e.expand(yaml)))
-	if err != nil {
-		e.t.Fatalf("policy: %v\n%s", err, e.expand(yaml))
-	}
-	return set
-}
-
-// reload swaps in a new policy, as a hot reload does.
+// reload rewrites the policy file; corsproc's watcher picks it up.
 func (e *env) reload(yaml string) {
 	e.t.Helper()
-	e.gw.Swap(e.parse(yaml))
+	e.gw.Reload(e.t, e.expand(yaml))
 }
 
 // hits lists what reached the upstreams, in order per upstream: "METHOD

@@ -64,6 +64,9 @@ type want struct {
 	// origin, when set, is the origin header the upstream saw on the last
 	// non-preflight request.
 	origin string
+	// metrics are lines (placeholders expanded) that corsproc's /metrics
+	// must contain, e.g. `corsproc_report_mismatches_total{policy="api"} 1`.
+	metrics []string
 }
 
 const defaultFetch = `fetch("{api}/v1/items")`
@@ -175,8 +178,19 @@ func checkOutcome(t testing.TB, e *env, tb *tab, r result, w want) {
 			fail("upstream got origin %q, want %q", h.Origin, e.expand(w.origin))
 		}
 	}
+	if len(w.metrics) > 0 {
+		m := e.gw.Metrics()
+		for _, line := range w.metrics {
+			if !slices.Contains(strings.Split(m, "\n"), line) {
+				fail("corsproc's metrics lack %q", line)
+			}
+		}
+	}
+	for _, p := range e.gw.Problems() {
+		fail("Envoy stand-in and corsproc: %s", p)
+	}
 	if len(errs) > 0 {
-		t.Errorf("%s\nJavaScript saw: %+v\n%s", strings.Join(errs, "\n"), r, tb.transcript())
+		t.Errorf("%s\nJavaScript saw: %+v\n%scorsproc log:\n%s", strings.Join(errs, "\n"), r, tb.transcript(), e.gw.Logs())
 	}
 }
 
