@@ -13,14 +13,14 @@ const dashboardFile = "k8s/grafana/corsproc-dashboard.json"
 
 // specMetrics are SPEC §4's metrics and their labels.
 var specMetrics = map[string][]string{
-	"corsproc_requests_total":                              {"policy", "class", "decision"},
-	"corsproc_denials_total":                               {"policy", "reason"},
-	"corsproc_report_mismatches_total":                     {"policy"},
-	"corsproc_stream_errors_total":                         {"reason"},
-	"corsproc_phase_duration_seconds":                      {"phase"},
-	"corsproc_config_reloads_total":                        {"result"},
+	"corsproc_requests_total":                               {"policy", "class", "decision"},
+	"corsproc_denials_total":                                {"policy", "reason"},
+	"corsproc_report_mismatches_total":                      {"policy"},
+	"corsproc_stream_errors_total":                          {"reason"},
+	"corsproc_phase_duration_seconds":                       {"phase"},
+	"corsproc_config_reloads_total":                         {"result"},
 	"corsproc_config_last_reload_success_timestamp_seconds": {},
-	"corsproc_config_info":                                 {"sha256"},
+	"corsproc_config_info":                                  {"sha256"},
 }
 
 // Labels Prometheus adds to every scraped series.

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"google.golang.org/protobuf/encoding/protojson"
 	istioapi "istio.io/api/networking/v1alpha3"
@@ -171,8 +171,8 @@ func selects(t *testing.T, sel *metav1.LabelSelector, labels map[string]string) 
 
 type mapLabels map[string]string
 
-func (m mapLabels) Has(k string) bool     { _, ok := m[k]; return ok }
-func (m mapLabels) Get(k string) string   { return m[k] }
+func (m mapLabels) Has(k string) bool              { _, ok := m[k]; return ok }
+func (m mapLabels) Get(k string) string            { return m[k] }
 func (m mapLabels) Lookup(k string) (string, bool) { v, ok := m[k]; return v, ok }
 
 // containerPort resolves a probe's or a Service's port (a number or a
@@ -608,7 +608,7 @@ func crdSchema(t *testing.T, file, group, kind, version string) *jsonschema.Sche
 		var crd struct {
 			Kind string `json:"kind"`
 			Spec struct {
-				Group    string `json:"group"`
+				Group    string                `json:"group"`
 				Names    struct{ Kind string } `json:"names"`
 				Versions []struct {
 					Name       string `json:"name"`
