@@ -232,38 +232,43 @@ func (c *compiled) checkMethod(m string) Reason {
 // mechanism"; browsers send none. rs/cors allows 16 too.
 const maxEmptyElements = 16
 
-// checkHeaders walks every access-control-request-headers line once, byte
-// by byte: linear in its length, and a flood of commas is refused after
+// checkHeaders walks every access-control-request-headers line once:
+// linear in its length, and a flood of commas is refused after
 // maxEmptyElements. It returns the first offending name ("" for too many
 // empty elements).
 func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 	empty := 0
 	for _, line := range lines {
-		for i := 0; i <= len(line); i++ { // each pass reads one element and its comma
-			for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-				i++
+		for more := true; more; {
+			el := line
+			if i := strings.IndexByte(line, ','); i >= 0 {
+				el, line = line[:i], line[i+1:]
+			} else {
+				more = false
 			}
-			start, upper := i, false
-			for i < len(line) && tokenByte[line[i]] {
-				upper = upper || 'A' <= line[i] && line[i] <= 'Z'
-				i++
-			}
-			name := line[start:i]
-			for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-				i++
-			}
-			if i < len(line) && line[i] != ',' { // a byte no name holds
-				end := strings.IndexByte(line[i:], ',')
-				if end < 0 {
-					end = len(line) - i
-				}
-				return ReasonHeaderInvalid, trimOWS(line[start : i+end])
-			}
+			name := trimOWS(el)
 			if name == "" {
 				if empty++; empty > maxEmptyElements {
 					return ReasonHeaderInvalid, ""
 				}
 				continue
+			}
+			// One branch-free pass over the name: is every byte a token
+			// byte, and is any upper case?
+			all, any := uint8(tokenOK), uint8(0)
+			for i := 0; i < len(name); i++ {
+				cl := tokenClass[name[i]]
+				all &= cl
+				any |= cl
+			}
+			if all == 0 {
+				return ReasonHeaderInvalid, name
+			}
+			upper := any&tokenUpper != 0
+			if !upper { // the common case, inline: a lower-case listed name
+				if _, ok := c.headers[name]; ok {
+					continue
+				}
 			}
 			if !c.headerAllowed(name, upper) {
 				return ReasonHeaderNotAllowed, name
@@ -272,6 +277,25 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 	}
 	return ReasonOriginAllowed, ""
 }
+
+// tokenClass classifies bytes for checkHeaders: tokenOK for a token byte,
+// plus tokenUpper for A-Z.
+const (
+	tokenOK    = 1
+	tokenUpper = 2
+)
+
+var tokenClass = func() (t [256]uint8) {
+	for i := range t {
+		if tokenByte[i] {
+			t[i] = tokenOK
+		}
+		if 'A' <= i && i <= 'Z' {
+			t[i] |= tokenUpper
+		}
+	}
+	return t
+}()
 
 // headerAllowed reports whether the token name may be requested; upper says
 // whether it has capitals.
