@@ -6,11 +6,13 @@ package policy
 // origin.go), never "*" with credentials, never a header value with bytes
 // outside visible ASCII, space and tab, never a panic.
 //
-//	go test -run '^$' -fuzz '^FuzzDecide$' -fuzztime 60s ./policy
-//	go test -run '^$' -fuzz '^FuzzOriginMatch$' -fuzztime 60s ./policy
+//	go test -run '^$' -fuzz '^FuzzDecide$' -fuzztime 60s -fuzzminimizetime 3s ./policy
+//	go test -run '^$' -fuzz '^FuzzOriginMatch$' -fuzztime 60s -fuzzminimizetime 3s ./policy
 //
-// The seeds are the tables of the decision tests; the corpus the fuzzers
-// found is checked in under testdata/fuzz.
+// (-fuzzminimizetime: the default minimises each new input for up to 60 s,
+// during which a short run does almost nothing else.) The seeds are the
+// tables of the decision tests; the corpus the fuzzers found is checked in
+// under testdata/fuzz and runs with every go test.
 
 import (
 	"regexp"
