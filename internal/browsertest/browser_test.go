@@ -18,9 +18,14 @@ import (
 
 // One Chromium for the whole suite, started by the first test that needs it
 // and stopped by TestMain. Cases run in parallel, each holding one of
-// parallelCases slots; a slot is a browser context (its own cookie jar,
-// cache and preflight cache) used by one case at a time, its cookies cleared
-// before each case; every case opens a new tab in its slot's context.
+// parallelCases slots. A slot is a browser context (its own cookie jar,
+// HTTP and preflight caches) with one tab, used by one case at a time: the
+// case clears the context's cookies and loads its page anew (a new
+// document and JavaScript realm), with the cache off.
+//
+// Why not a new tab per case: on this 2-core machine a new tab cost 0.69 s
+// of Chromium CPU per case against 0.15 s for a navigation in a kept tab
+// (measured), and the suite must stay under 60 s.
 var (
 	browserOnce   sync.Once
 	browserCtx    context.Context // the first tab's context: the browser's lifetime
@@ -115,11 +120,13 @@ func startBrowser() {
 	slots = make(chan *slot, parallelCases)
 	for range parallelCases {
 		sctx, _ := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext()) // ends with the browser
-		if err := chromedp.Do(sctx); err != nil {
+		s := &slot{ctx: sctx}
+		if err := chromedp.Listen(sctx, s.event); err != nil { // opens the context and its tab
 			browserErr = fmt.Errorf("open a browser context: %w", err)
 			return
 		}
-		slots <- &slot{ctx: sctx, id: chromedp.FromContext(sctx).BrowserContextID}
+		s.id = chromedp.FromContext(sctx).BrowserContextID
+		slots <- s
 	}
 }
 
@@ -127,10 +134,29 @@ func startBrowser() {
 // overlap the waits, few enough for a 2-core CI machine.
 const parallelCases = 2
 
-// slot is a browser context that one case at a time uses.
+// slot is a browser context and its tab, used by one case at a time.
 type slot struct {
-	ctx context.Context // its first tab, left on about:blank; new tabs open beside it
+	ctx context.Context // the tab (chromedp enabled its network and log domains)
 	id  cdp.BrowserContextID
+
+	mu  sync.Mutex
+	rec *tab // the case recording the tab's events, if any
+}
+
+// event passes the tab's events to the case that holds the slot.
+func (s *slot) event(ev any) {
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	if rec != nil {
+		rec.event(ev)
+	}
+}
+
+func (s *slot) record(tb *tab) {
+	s.mu.Lock()
+	s.rec = tb
+	s.mu.Unlock()
 }
 
 var slots chan *slot

@@ -51,7 +51,9 @@ type env struct {
 	apiPort  string
 	repl     *strings.Replacer
 	gw       *gateway
-	ups      []*upstream
+
+	localMark int64
+	ups       []*upstream
 }
 
 // defaultServices is one service taking every request.
@@ -118,8 +120,17 @@ func (e *env) reload(yaml string) {
 	e.gw.Reload(e.t, e.expand(yaml))
 }
 
-// hits lists what reached the upstreams, in order per upstream: "METHOD
-// /path", prefixed by the service name when there are several.
+// mark starts a new step: hits and local replies are counted from here.
+func (e *env) mark() {
+	for _, u := range e.ups {
+		u.mark()
+	}
+	e.localMark = e.gw.LocalReplies()
+}
+
+// hits lists what reached the upstreams since the mark, in order per
+// upstream: "METHOD /path", prefixed by the service name when there are
+// several.
 func (e *env) hits() []string {
 	var out []string
 	for _, u := range e.ups {
@@ -134,8 +145,8 @@ func (e *env) hits() []string {
 	return out
 }
 
-// lastHit is the last non-OPTIONS request an upstream saw, and whether
-// there was one.
+// lastHit is the last non-OPTIONS request an upstream saw since the mark,
+// and whether there was one.
 func (e *env) lastHit() (hit, bool) {
 	var all []hit
 	for _, u := range e.ups {
@@ -149,5 +160,5 @@ func (e *env) lastHit() (hit, bool) {
 }
 
 // localReplies counts the requests corsproc answered itself (preflights in
-// enforce mode).
-func (e *env) localReplies() int64 { return e.gw.LocalReplies() }
+// enforce mode) since the mark.
+func (e *env) localReplies() int64 { return e.gw.LocalReplies() - e.localMark }

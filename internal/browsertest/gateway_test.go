@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/policy"
 )
 
 // gateway is the real chain in front of a case's upstreams: the corsproc
@@ -128,9 +130,12 @@ func (g *gateway) Problems() []string {
 
 // Reload replaces the policy file the way a Kubernetes ConfigMap update or
 // an editor's save-by-rename does (a new inode renamed over it) and waits
-// until corsproc's own watcher has swapped the new policy in.
+// until corsproc's own watcher has swapped the new policy in or, for a file
+// that does not load, has counted the failed reload.
 func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	t.Helper()
+	_, perr := policy.Parse(g.path, []byte(policyYAML))
+	failures := g.reloadFailures()
 	tmp := g.path + ".new"
 	if err := os.WriteFile(tmp, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -140,14 +145,30 @@ func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	}
 	sum := sha256.Sum256([]byte(policyYAML))
 	want := hex.EncodeToString(sum[:])
+	done := func() bool { return g.policies.Set().SHA256() == want }
+	if perr != nil {
+		done = func() bool { return g.reloadFailures() > failures }
+	}
 	start := time.Now()
-	for g.policies.Set().SHA256() != want {
+	for !done() {
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("corsproc did not reload %s within 10s (SPEC: 2s); log:\n%s", g.path, g.logs)
+			t.Fatalf("corsproc did not act on the new %s within 10s (SPEC: 2s); log:\n%s", g.path, g.logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("corsproc reloaded the policy file in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("corsproc acted on the new policy file in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// reloadFailures reads corsproc_config_reloads_total{result="failure"}.
+func (g *gateway) reloadFailures() int {
+	const prefix = `corsproc_config_reloads_total{result="failure"} `
+	for _, line := range strings.Split(g.Metrics(), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // Metrics returns corsproc's Prometheus exposition.

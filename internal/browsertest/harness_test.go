@@ -29,10 +29,26 @@ type browserCase struct {
 	// sandboxed runs the fetch in an iframe with sandbox="allow-scripts":
 	// origin null.
 	sandboxed bool
+	// cache keeps the tab's HTTP and preflight caches on; by default they
+	// are off (as DevTools' "Disable cache"), so every fetch asks again.
+	cache bool
 	// cookie stores sid=s3cret (SameSite=Lax) for api.example.test first.
 	cookie bool
 	// fetch is a JavaScript expression returning a fetch() promise;
 	// default `fetch("{api}/v1/items")`.
+	fetch string
+	want  want
+	// then are further steps in the same tab and gateway, each judged on
+	// its own (reached and local count from the step's start).
+	then []step
+}
+
+// step is a later fetch of a case, optionally after a policy reload.
+type step struct {
+	// reload, when set, replaces the policy file first and waits until
+	// corsproc has reloaded it (or, for a broken file, refused it).
+	reload string
+	// fetch as in browserCase; default `fetch("{api}/v1/items")`.
 	fetch string
 	want  want
 }
@@ -93,21 +109,33 @@ func runCase(t *testing.T, c browserCase) {
 	if page == "" {
 		page = "{app}"
 	}
-	tb := newTab(t, s, e.expand(page))
+	tb := openPage(t, s, e.expand(page), c.cache)
 	if c.cookie {
 		tb.setCookie(e.expand("{api}"), "sid", "s3cret")
 	}
-	expr := c.fetch
-	if expr == "" {
-		expr = defaultFetch
+	steps := append([]step{{fetch: c.fetch, want: c.want}}, c.then...)
+	for i, st := range steps {
+		if st.reload != "" {
+			e.reload(st.reload)
+		}
+		e.mark()
+		tb.mark()
+		expr := st.fetch
+		if expr == "" {
+			expr = defaultFetch
+		}
+		r := tb.fetch(e.expand(expr), c.sandboxed)
+		label := ""
+		if len(steps) > 1 {
+			label = fmt.Sprintf("step %d (%s): ", i+1, e.expand(expr))
+		}
+		checkOutcome(t, label, e, tb, r, st.want)
 	}
-	r := tb.fetch(e.expand(expr), c.sandboxed)
-	checkOutcome(t, e, tb, r, c.want)
 }
 
 // checkOutcome compares what the browser, the gateway and the upstreams saw
 // with w.
-func checkOutcome(t testing.TB, e *env, tb *tab, r result, w want) {
+func checkOutcome(t testing.TB, label string, e *env, tb *tab, r result, w want) {
 	t.Helper()
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
@@ -190,7 +218,7 @@ func checkOutcome(t testing.TB, e *env, tb *tab, r result, w want) {
 		fail("Envoy stand-in and corsproc: %s", p)
 	}
 	if len(errs) > 0 {
-		t.Errorf("%s\nJavaScript saw: %+v\n%scorsproc log:\n%s", strings.Join(errs, "\n"), r, tb.transcript(), e.gw.Logs())
+		t.Errorf("%s%s\nJavaScript saw: %+v\n%scorsproc log:\n%s", label, strings.Join(errs, "\n"), r, tb.transcript(), e.gw.Logs())
 	}
 }
 

@@ -115,8 +115,9 @@ type upstream struct {
 	ln      net.Listener
 	srv     *http.Server
 
-	mu   sync.Mutex
-	hits []hit
+	mu    sync.Mutex
+	hits  []hit
+	since int // Hits starts here
 }
 
 // echo is the upstream's JSON body.
@@ -168,11 +169,18 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// Hits returns what reached the upstream, as "METHOD /path" lines.
+// Hits returns what reached the upstream since the mark.
 func (u *upstream) Hits() []hit {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return append([]hit(nil), u.hits...)
+	return append([]hit(nil), u.hits[u.since:]...)
+}
+
+// mark makes Hits start after what has been received so far.
+func (u *upstream) mark() {
+	u.mu.Lock()
+	u.since = len(u.hits)
+	u.mu.Unlock()
 }
 
 func (h hit) String() string { return fmt.Sprintf("%s %s", h.Method, h.Path) }

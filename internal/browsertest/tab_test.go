@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// tab is one case's page, a new tab in the case's slot (browser context),
-// with the network and console recorded.
+// tab is one case's use of its slot's tab: the page it loaded, and the
+// network and console events recorded meanwhile.
 type tab struct {
 	t   testing.TB
 	ctx context.Context
@@ -25,6 +25,7 @@ type tab struct {
 	urls     map[network.RequestID]string
 	methods  map[network.RequestID]string
 	failures []corsFailure
+	since    int // corsFailures looks from here
 	console  []string
 	netlog   []string
 }
@@ -47,33 +48,26 @@ type result struct {
 
 const tabTimeout = 15 * time.Second
 
-// newTab opens a tab in the slot's browser context and loads the test page
-// from pageOrigin (e.g. http://app.example.test:PA).
-func newTab(t testing.TB, s *slot, pageOrigin string) *tab {
+// openPage loads the test page from pageOrigin (e.g.
+// http://app.example.test:PA) in the slot's tab, and records the tab's
+// network and console for t until t ends. The HTTP and preflight caches are
+// off unless cache is true.
+func openPage(t testing.TB, s *slot, pageOrigin string, cache bool) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(s.ctx, chromedp.WithNewWindow(false))
-	t.Cleanup(cancel)
-	tb := &tab{t: t, ctx: ctx, urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
-	if err := chromedp.Listen(ctx, tb.event); err != nil {
-		t.Fatalf("open tab: %v", err)
-	}
-	tctx, tcancel := context.WithTimeout(ctx, tabTimeout)
-	defer tcancel()
-	err := chromedp.Do(tctx,
+	tb := &tab{t: t, ctx: s.ctx, urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
+	s.record(tb)
+	t.Cleanup(func() { s.record(nil) })
+	ctx, cancel := context.WithTimeout(s.ctx, tabTimeout)
+	defer cancel()
+	err := chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
-				return err
-			}
-			if _, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
-				return err
-			}
-			_, err := cdp.Call(ctx, tg, log.Enable, cdp.Empty{})
+			_, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: !cache})
 			return err
 		}),
 		chromedp.Navigate(pageOrigin+"/"),
 	)
 	if err != nil {
-		t.Fatalf("load page %s: %v", pageOrigin, err)
+		t.Fatalf("load page %s: %v\n%s", pageOrigin, err, tb.transcript())
 	}
 	return tb
 }
@@ -178,7 +172,7 @@ func (tb *tab) corsFailures(part string, want int) []corsFailure {
 	for {
 		var out []corsFailure
 		tb.mu.Lock()
-		for _, f := range tb.failures {
+		for _, f := range tb.failures[tb.since:] {
 			if strings.Contains(f.URL, part) {
 				out = append(out, f)
 			}
@@ -189,6 +183,14 @@ func (tb *tab) corsFailures(part string, want int) []corsFailure {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// mark makes corsFailures look only at failures from now on.
+func (tb *tab) mark() {
+	tb.mu.Lock()
+	tb.since = len(tb.failures)
+	tb.netlog = append(tb.netlog, "-- next step --")
+	tb.mu.Unlock()
 }
 
 // transcript is the tab's network log and console, for failure messages.
