@@ -302,4 +302,3 @@ func TestProcessorObservabilityMode(t *testing.T) {
 		t.Errorf("requests_total = %v, want 1", v)
 	}
 }
-

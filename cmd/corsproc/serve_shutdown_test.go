@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+	"testing"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// openStream starts an Envoy-like stream and completes its request phase
+// for an actual CORS request, leaving the response phase to come.
+func openStream(t *testing.T, c *grpc.ClientConn) extprocv3.ExternalProcessor_ProcessClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := extprocv3.NewExternalProcessorClient(c).Process(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: hdrs(":method", "GET", ":authority", "api.example.com", ":path", "/",
+			"origin", "http://localhost:3000")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatalf("request phase: %v", err)
+	}
+	return stream
+}
+
+// finishStream plays the response phase and the half-close; it returns the
+// access-control-allow-origin corsproc set.
+func finishStream(stream extprocv3.ExternalProcessor_ProcessClient) (string, error) {
+	err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
+		ResponseHeaders: &extprocv3.HttpHeaders{Headers: hdrs(":status", "200")}}})
+	if err != nil {
+		return "", err
+	}
+	r, err := stream.Recv()
+	if err != nil {
+		return "", err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return "", err
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		return "", errors.New("want EOF after half-close, got " + errString(err))
+	}
+	for _, h := range r.GetResponseHeaders().GetResponse().GetHeaderMutation().GetSetHeaders() {
+		if h.GetHeader().GetKey() == "access-control-allow-origin" {
+			return string(h.GetHeader().GetRawValue()), nil
+		}
+	}
+	return "", nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}
+
+// TestServeDrainsGracefullyOnSIGTERM follows a SIGTERM: NOT_SERVING and
+// unready at once, new streams still served during the lameduck period, a
+// stream in flight finishing during GracefulStop, then exit 0.
+func TestServeDrainsGracefullyOnSIGTERM(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--shutdown-grace", "5s", "--lameduck", "600ms")
+	c := s.conn(t)
+	inFlight := openStream(t, c)
+
+	s.signal(syscall.SIGTERM)
+	signalled := time.Now()
+	waitUntil(t, "health to report NOT_SERVING", 300*time.Millisecond, func() bool {
+		st, err := healthStatus(t, c, "")
+		return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING
+	})
+	if code, _ := s.get(t, "/readyz"); code != 503 {
+		t.Errorf("/readyz while draining: %d, want 503", code)
+	}
+	if got := preflightReply(t, c, "api.example.com", "http://localhost:3000"); got != 204 {
+		t.Errorf("a new stream during the lameduck period got %d, want 204", got)
+	}
+	if st, err := healthStatus(t, c, "envoy.service.ext_proc.v3.ExternalProcessor"); err != nil || st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("ext_proc service health while draining: %v %v", st, err)
+	}
+
+	time.Sleep(time.Until(signalled.Add(900 * time.Millisecond))) // past the lameduck: GracefulStop waits for us
+	acao, err := finishStream(inFlight)
+	if err != nil {
+		t.Fatalf("the stream in flight was not allowed to finish: %v", err)
+	}
+	if acao != "http://localhost:3000" {
+		t.Errorf("the stream in flight got access-control-allow-origin %q", acao)
+	}
+	if code := s.wait(t, 3*time.Second); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if d := time.Since(signalled); d > 4*time.Second {
+		t.Errorf("shutdown took %v: GracefulStop should end when the last stream does", d)
+	}
+}
+
+// TestServeStopsStreamsLeftOpenPastTheGrace checks the bound: a stream that
+// never ends is cut when --shutdown-grace is over, and serve exits 0.
+func TestServeStopsStreamsLeftOpenPastTheGrace(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--shutdown-grace", "1s", "--lameduck", "200ms")
+	stuck := openStream(t, s.conn(t))
+	s.signal(syscall.SIGTERM)
+	start := time.Now()
+	if code := s.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
+		t.Errorf("exited %v after SIGTERM, want about the 1s grace", d)
+	}
+	if _, err := stuck.Recv(); err == nil {
+		t.Errorf("the stuck stream got a reply instead of being closed")
+	}
+}
+
+// TestServeStopsAtOnceOnASecondSignal checks that an impatient operator's
+// second SIGINT skips the rest of the drain.
+func TestServeStopsAtOnceOnASecondSignal(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--shutdown-grace", "30s", "--lameduck", "10s")
+	openStream(t, s.conn(t))
+	start := time.Now()
+	s.signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	s.signal(syscall.SIGINT)
+	if code := s.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("exited %v after the second signal", d)
+	}
+}
+
+// TestServeShutsDownWhenTheContextEnds checks the path main takes: its
+// NotifyContext cancels ctx on SIGTERM or SIGINT.
+func TestServeShutsDownWhenTheContextEnds(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil, "--shutdown-grace", "1s", "--lameduck", "0s")
+	c := s.conn(t)
+	s.cancel()
+	if code := s.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if _, err := healthStatus(t, c, ""); err == nil {
+		t.Errorf("health still answers after exit")
+	}
+}

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// lockedBuffer collects what serve writes from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// served is one `corsproc serve` running inside the test.
+type served struct {
+	grpcAddr  string // host:port, or unix:///path
+	adminURL  string
+	stderr    *lockedBuffer
+	signals   chan os.Signal
+	cancel    context.CancelFunc
+	exit      chan int
+	exitCode  int
+	exited    bool
+	dialOpts  []grpc.DialOption
+	unixLabel string
+}
+
+// startServe runs serve with args plus loopback listeners on free ports,
+// and waits until it listens. env stands in for the environment.
+func startServe(t *testing.T, env map[string]string, args ...string) *served {
+	t.Helper()
+	s := &served{stderr: &lockedBuffer{}, signals: make(chan os.Signal, 4), exit: make(chan int, 1)}
+	addrs := make(chan [2]net.Addr, 1)
+	hooks := &serveHooks{
+		listening: func(g, a net.Addr) { addrs <- [2]net.Addr{g, a} },
+		signals:   s.signals,
+		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+	}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), serveHooksKey{}, hooks))
+	s.cancel = cancel
+	full := append([]string{"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "debug", "--shutdown-grace", "1s"}, args...)
+	go func() { s.exit <- runServe(ctx, full, io.Discard, s.stderr) }()
+	select {
+	case a := <-addrs:
+		if a[0].Network() == "unix" {
+			s.grpcAddr = "unix://" + a[0].String()
+		} else {
+			s.grpcAddr = a[0].String()
+		}
+		s.adminURL = "http://" + a[1].String()
+	case code := <-s.exit:
+		cancel()
+		t.Fatalf("serve exited with %d before listening:\n%s", code, s.stderr.String())
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatalf("serve did not listen within 20s:\n%s", s.stderr.String())
+	}
+	t.Cleanup(func() {
+		s.cancel()
+		s.wait(t, 20*time.Second)
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", s.stderr.String())
+		}
+	})
+	return s
+}
+
+// wait returns serve's exit code, failing the test past d.
+func (s *served) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	if s.exited {
+		return s.exitCode
+	}
+	select {
+	case s.exitCode = <-s.exit:
+		s.exited = true
+		return s.exitCode
+	case <-time.After(d):
+		t.Fatalf("serve did not exit within %v", d)
+		return -1
+	}
+}
+
+func (s *served) signal(sig os.Signal) { s.signals <- sig }
+
+// conn dials the gRPC listener.
+func (s *served) conn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	c, err := grpc.NewClient(s.grpcAddr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func healthStatus(t *testing.T, c *grpc.ClientConn, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+	return r.GetStatus(), err
+}
+
+// get fetches an admin path and returns the status and body.
+func (s *served) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(s.adminURL + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// metric reads one sample from /metrics: series is the name with its
+// labels exactly as exposed, e.g. `corsproc_config_reloads_total{result="success"}`.
+func (s *served) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	_, body := s.get(t, "/metrics")
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", series, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no series %s in /metrics", series)
+	return 0
+}
+
+func hdrs(kv ...string) *corev3.HeaderMap {
+	m := &corev3.HeaderMap{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m.Headers = append(m.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
+	}
+	return m
+}
+
+// preflightReply sends one preflight, as Envoy does, and returns the status
+// of corsproc's local answer (0 when it lets the request continue).
+func preflightReply(t *testing.T, c *grpc.ClientConn, host, origin string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := extprocv3.NewExternalProcessorClient(c).Process(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
+		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: hdrs(":method", "OPTIONS", ":authority", host, ":path", "/",
+			"origin", origin, "access-control-request-method", "PUT")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	_ = stream.CloseSend()
+	return int(r.GetImmediateResponse().GetStatus().GetCode())
+}
+
+func writePolicy(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// policyAllowing is a policy file that allows origin on every host.
+func policyAllowing(origin string) string {
+	return "policies:\n  - name: all\n    allowed_origins: [\"" + origin + "\"]\n"
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeStartsOnTheEmbeddedPolicyAndAnswersHealth is the issue's "done
+// when": serve without --config runs the development policy, warns, and
+// answers health checks SERVING.
+func TestServeStartsOnTheEmbeddedPolicyAndAnswersHealth(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, nil)
+	c := s.conn(t)
+	for _, svc := range []string{"", "envoy.service.ext_proc.v3.ExternalProcessor"} {
+		st, err := healthStatus(t, c, svc)
+		if err != nil || st != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q: %v %v, want SERVING", svc, st, err)
+		}
+	}
+	if got := preflightReply(t, c, "any.example.com", "http://localhost:5173"); got != 204 {
+		t.Errorf("a localhost preflight got %d, want 204 from the development policy", got)
+	}
+	if !strings.Contains(s.stderr.String(), "embedded development policy") {
+		t.Errorf("no warning about the embedded policy in the log:\n%s", s.stderr.String())
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/debug/pprof/": 404} {
+		if code, _ := s.get(t, path); code != want {
+			t.Errorf("GET %s: %d, want %d", path, code, want)
+		}
+	}
+	s.cancel()
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d after a clean shutdown, want 0", code)
+	}
+}
+
+// TestServeUsage checks the flags: each mistake is a usage error (2), and
+// --help is not one.
+func TestServeUsage(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"an unknown flag is a usage error", nil, []string{"--nope"}, 2},
+		{"a positional argument is a usage error", nil, []string{"policy.yaml"}, 2},
+		{"an unknown log level is a usage error", nil, []string{"--log-level", "verbose"}, 2},
+		{"an unknown log format is a usage error", nil, []string{"--log-format", "xml"}, 2},
+		{"a certificate without its key is a usage error", nil, []string{"--tls-cert", "c.pem"}, 2},
+		{"a client CA without a certificate is a usage error", nil, []string{"--tls-client-ca", "ca.pem"}, 2},
+		{"a lameduck longer than the grace is a usage error", nil, []string{"--shutdown-grace", "1s", "--lameduck", "2s"}, 2},
+		{"a bad value in an environment variable is a usage error", map[string]string{"CORSPROC_SHUTDOWN_GRACE": "soon"}, nil, 2},
+		{"--help is no error", nil, []string{"--help"}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr lockedBuffer
+			ctx := context.WithValue(t.Context(), serveHooksKey{}, &serveHooks{
+				lookupEnv: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
+				signals:   make(chan os.Signal),
+			})
+			if got := runServe(ctx, c.args, io.Discard, &stderr); got != c.want {
+				t.Errorf("exit %d, want %d; stderr:\n%s", got, c.want, stderr.String())
+			}
+		})
+	}
+}
+
+// TestServeRefusesToStart checks exit 1 for a policy that fails to load,
+// with every error printed, and for a listener that cannot bind.
+func TestServeRefusesToStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := writePolicy(t, dir, "bad.yaml", `policies:
+  - name: a
+    allowed_origins: ["https://a.example.com/"]
+  - name: a
+    allow_methods: [TRACE]
+`)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	cases := []struct {
+		name    string
+		args    []string
+		stderrs []string
+	}{
+		{"an invalid policy prints every error and exits 1", []string{"--config", bad},
+			[]string{`policies[0] "a": allowed_origins[0]`, `policies[1] "a"`, "TRACE", "refusing to start"}},
+		{"a missing policy file exits 1", []string{"--config", filepath.Join(dir, "missing.yaml")},
+			[]string{"missing.yaml", "refusing to start"}},
+		{"a gRPC address in use exits 1", []string{"--grpc-addr", busy.Addr().String(), "--admin-addr", "127.0.0.1:0"},
+			[]string{"gRPC listener"}},
+		{"an admin address in use exits 1", []string{"--grpc-addr", "127.0.0.1:0", "--admin-addr", busy.Addr().String()},
+			[]string{"admin listener"}},
+		{"a missing certificate exits 1", []string{"--grpc-addr", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "c.pem"), "--tls-key", filepath.Join(dir, "k.pem")},
+			[]string{"--tls-cert", "refusing to start"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr lockedBuffer
+			timeout, cancel := context.WithTimeout(t.Context(), 20*time.Second) // serve would run on
+			defer cancel()
+			ctx := context.WithValue(timeout, serveHooksKey{}, &serveHooks{
+				lookupEnv: func(string) (string, bool) { return "", false },
+				signals:   make(chan os.Signal),
+			})
+			args := append([]string{"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, c.args...)
+			if got := runServe(ctx, args, io.Discard, &stderr); got != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", got, stderr.String())
+			}
+			for _, want := range c.stderrs {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// TestServeReadsTheEnvironment checks that every address and the policy
+// file come from CORSPROC_* when no flag is given, and that a flag wins.
+func TestServeReadsTheEnvironment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	fromEnv := writePolicy(t, dir, "env.yaml", policyAllowing("https://env.example.com"))
+	s := startServe(t, map[string]string{"CORSPROC_CONFIG": fromEnv, "CORSPROC_LOG_FORMAT": "text"})
+	if _, body := s.get(t, "/config"); !strings.Contains(body, `"file": "`+fromEnv+`"`) {
+		t.Errorf("/config does not run CORSPROC_CONFIG's file:\n%s", body)
+	}
+	if !strings.Contains(s.stderr.String(), "level=INFO") {
+		t.Errorf("CORSPROC_LOG_FORMAT=text ignored:\n%s", s.stderr.String())
+	}
+	fromFlag := writePolicy(t, dir, "flag.yaml", policyAllowing("https://flag.example.com"))
+	s2 := startServe(t, map[string]string{"CORSPROC_CONFIG": fromEnv}, "--config", fromFlag)
+	if _, body := s2.get(t, "/config"); !strings.Contains(body, `"file": "`+fromFlag+`"`) {
+		t.Errorf("--config did not win over CORSPROC_CONFIG:\n%s", body)
+	}
+}
+
+// TestServeOnAUnixSocket checks --grpc-addr unix:///path, replacing a stale
+// socket file left by a crash.
+func TestServeOnAUnixSocket(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "corsproc") // short: socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "x.sock")
+	stale, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close() // the file stays, nobody listens: as after a crash
+	s := startServe(t, nil, "--grpc-addr", "unix://"+sock)
+	if st, err := healthStatus(t, s.conn(t), ""); err != nil || st != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health over %s: %v %v", s.grpcAddr, st, err)
+	}
+	s.cancel()
+	s.wait(t, 10*time.Second)
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the socket file is left behind: %v", err)
+	}
+}
+
+var _ = syscall.SIGHUP
