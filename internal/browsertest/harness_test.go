@@ -186,6 +186,9 @@ func checkOutcome(t testing.TB, label string, e *env, tb *tab, r result, w want)
 		if !slices.Contains(got, string(w.cors)) {
 			fail("Chromium's CORS errors %v, want %s", got, w.cors)
 		}
+		if !tb.consoleHas("has been blocked by CORS policy") {
+			fail("no console message says the request was blocked by CORS policy")
+		}
 	}
 	if got := e.hits(); !slices.Equal(got, w.reached) {
 		fail("upstream reached by %q, want %q", got, w.reached)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,13 +22,14 @@ type tab struct {
 	t   testing.TB
 	ctx context.Context
 
-	mu       sync.Mutex
-	urls     map[network.RequestID]string
-	methods  map[network.RequestID]string
-	failures []corsFailure
-	since    int // corsFailures looks from here
-	console  []string
-	netlog   []string
+	mu           sync.Mutex
+	urls         map[network.RequestID]string
+	methods      map[network.RequestID]string
+	failures     []corsFailure
+	since        int // corsFailures looks from here
+	consoleSince int // consoleHas looks from here
+	console      []string
+	netlog       []string
 }
 
 // corsFailure is a request Chromium failed, with its CORS verdict if any.
@@ -82,7 +84,14 @@ func (tb *tab) event(ev any) {
 		tb.methods[ev.RequestID] = ev.Request.Method
 		tb.netlog = append(tb.netlog, fmt.Sprintf("-> %s %s (%s)", ev.Request.Method, ev.Request.URL, ev.Type))
 	case *network.EventResponseReceived:
-		tb.netlog = append(tb.netlog, fmt.Sprintf("<- %d %s (%s)", ev.Response.Status, ev.Response.URL, ev.Type))
+		var cors []string
+		for k, v := range ev.Response.Headers {
+			if k = strings.ToLower(k); strings.HasPrefix(k, "access-control-") || k == "vary" {
+				cors = append(cors, fmt.Sprintf("%s: %v", k, v))
+			}
+		}
+		slices.Sort(cors)
+		tb.netlog = append(tb.netlog, fmt.Sprintf("<- %d %s (%s) %s", ev.Response.Status, ev.Response.URL, ev.Type, strings.Join(cors, "; ")))
 	case *network.EventLoadingFailed:
 		f := corsFailure{URL: tb.urls[ev.RequestID], Method: tb.methods[ev.RequestID], ErrorText: ev.ErrorText}
 		if ev.CorsErrorStatus != nil {
@@ -189,6 +198,7 @@ func (tb *tab) corsFailures(part string, want int) []corsFailure {
 func (tb *tab) mark() {
 	tb.mu.Lock()
 	tb.since = len(tb.failures)
+	tb.consoleSince = len(tb.console)
 	tb.netlog = append(tb.netlog, "-- next step --")
 	tb.mu.Unlock()
 }
@@ -209,9 +219,17 @@ func (tb *tab) transcript() string {
 	return b.String()
 }
 
-// consoleText joins the console messages.
-func (tb *tab) consoleText() string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return strings.Join(tb.console, "\n")
+// consoleHas waits up to a moment for a console message containing text,
+// logged since the mark.
+func (tb *tab) consoleHas(text string) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		tb.mu.Lock()
+		found := slices.ContainsFunc(tb.console[tb.consoleSince:], func(l string) bool { return strings.Contains(l, text) })
+		tb.mu.Unlock()
+		if found || time.Now().After(deadline) {
+			return found
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
