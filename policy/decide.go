@@ -557,7 +557,10 @@ func (c *compiled) matchHost(host string) bool {
 		return false
 	}
 	for i := 0; i < len(host); i++ {
-		if host[i] == '.' && i > 0 {
+		if host[i] == '.' {
+			if i == 0 || host[i-1] == '.' {
+				return false // an empty label is no subdomain
+			}
 			if _, ok := c.hostSuffixes[host[i+1:]]; ok {
 				return true
 			}

@@ -50,6 +50,7 @@ func TestPolicySelection(t *testing.T) {
 		{"a wildcard host does not match its apex", "shop.example.com", "/", "", ""},
 		{"a wildcard host does not match a name that only ends like it", "evilshop.example.com", "/", "", ""},
 		{"a wildcard host does not match an empty label", ".shop.example.com", "/", "", ""},
+		{"a wildcard host does not match an empty label after a real one", "a..shop.example.com", "/", "", ""},
 		{"a path prefix matches", "x.example.com", "/v1/items", "", "prefix"},
 		{"a path prefix is a plain string prefix", "x.example.com", "/legacy-api/x", "", "prefix"},
 		{"a path prefix does not match a shorter path", "x.example.com", "/v1", "", ""},
