@@ -7,6 +7,7 @@ package policy
 // own.
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -494,4 +495,69 @@ func TestDebugHeaders(t *testing.T) {
 			decInvariants(t, s, &r, d.Headers())
 		}
 	})
+}
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	selection := "policies:\n  - name: off\n    mode: off\n    match: {hosts: [off.example.com]}\n" +
+		"  - name: api\n    match: {hosts: [api.example.com]}\n    allowed_origins: [\"https://app.example.com\"]\n"
+	report := decPolicy(`mode: report`, `allowed_origins: ["https://app.example.com"]`)
+	cases := []struct {
+		name   string
+		policy string
+		req    Request
+		want   Explanation
+	}{
+		{
+			name:   "an allowed preflight is shown answered locally with its status and headers",
+			policy: selection, req: decPreflight(decOrigin, "PUT"),
+			want: Explanation{Policy: "api", Mode: "enforce", Class: "preflight", Decision: "allowed", Reason: "origin_allowed",
+				Status: 204, Headers: []Header{{hdrAllowOrigin, decOrigin}, {hdrAllowMethods, decDefaultMethods},
+					{hdrAllowHeaders, decDefaultHeaders}, {hdrMaxAge, "86400"}, {hdrVary, decPreflightVary}, {hdrContentLength, "0"}}},
+		},
+		{
+			name:   "an allowed actual request is shown forwarded, with the headers set on the response",
+			policy: selection, req: decActual("GET", decOrigin),
+			want: Explanation{Policy: "api", Mode: "enforce", Class: "actual", Decision: "allowed", Reason: "origin_allowed",
+				Forwarded: true, Headers: []Header{{hdrAllowOrigin, decOrigin}, {hdrVary, "origin"}},
+				RemovesUpstreamCORS: true, ResponsePhase: true},
+		},
+		{
+			name:   "a denied preflight is shown as the bare 403",
+			policy: selection, req: decPreflight(decEvil, "PUT"),
+			want: Explanation{Policy: "api", Mode: "enforce", Class: "preflight", Decision: "denied", Reason: "origin_not_allowed",
+				Status: 403, Headers: []Header{{hdrVary, decPreflightVary}, {hdrContentLength, "0"}}},
+		},
+		{
+			name:   "an off policy is named, and shown forwarded untouched without a response phase",
+			policy: selection, req: func() Request { r := decPreflight(decOrigin, "PUT"); r.Host = "off.example.com"; return r }(),
+			want: Explanation{Policy: "off", Mode: "off", Class: "unmatched", Decision: "skipped", Reason: "policy_off",
+				Forwarded: true, Headers: []Header{}},
+		},
+		{
+			name:   "an unmatched request names no policy and no mode",
+			policy: selection, req: func() Request { r := decActual("GET", decOrigin); r.Host = "www.example.com"; return r }(),
+			want: Explanation{Class: "unmatched", Decision: "skipped", Reason: "no_policy", Forwarded: true, Headers: []Header{}},
+		},
+		{
+			name:   "a report-mode request is shown forwarded with nothing changed but a response phase to compare",
+			policy: report, req: decActual("GET", decEvil),
+			want: Explanation{Policy: "test", Mode: "report", Class: "actual", Decision: "denied", Reason: "origin_not_allowed",
+				Forwarded: true, Headers: []Header{}, ResponsePhase: true},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := decSet(t, c.policy)
+			got := s.Explain(&c.req)
+			if got.Message == "" {
+				t.Error("no message")
+			}
+			got.Message = ""
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("explain:\n  got  %+v\n  want %+v", got, c.want)
+			}
+		})
+	}
 }
