@@ -41,3 +41,20 @@ func TestEveryPolicyFileInTheRepositoryLoads(t *testing.T) {
 		})
 	}
 }
+
+// The policies this project writes for its demo and its Kubernetes base
+// are examples users copy: they must not teach anything corsproc warns
+// about.
+func TestShippedExamplePoliciesLoadWithoutWarnings(t *testing.T) {
+	for _, rel := range []string{"envoy/demo-policy.yaml", "k8s/base/policy.yaml"} {
+		t.Run(rel+" loads without a warning", func(t *testing.T) {
+			set, err := policy.Load(repoPath(rel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range set.Warnings() {
+				t.Errorf("%s", w.String())
+			}
+		})
+	}
+}
