@@ -163,6 +163,34 @@ policies:
 			},
 		},
 		{
+			name: `allow_headers ["*"] and authorization, with --debug-headers Chromium names the header`,
+			policy: `
+policies:
+  - name: api
+    allowed_origins: ["{app}"]
+    allow_headers: ["*"]
+`,
+			debug: true,
+			fetch: `fetch("{api}/v1/items/7", {headers: {"authorization": "Bearer t0k"}})`,
+			want: want{
+				cors:  network.CorsErrorHeaderDisallowedByPreflightResponse,
+				local: 1,
+			},
+		},
+		{
+			// Why corsproc must refuse it itself: a service answering "*"
+			// (here one behind a report-mode policy) gets authorization
+			// through Chromium, against the Fetch standard.
+			name:     `control: Chromium itself lets authorization through "*" from a service`,
+			policy:   "policies:\n  - name: api\n    mode: report\n    allowed_origins: [\"{app}\"]\n",
+			services: []service{{Name: "api", Headers: []string{"access-control-allow-origin: {app}", "access-control-allow-headers: *"}}},
+			fetch:    `fetch("{api}/v1/items/7", {headers: {"authorization": "Bearer t0k"}})`,
+			want: want{
+				body:    `"authorization":"Bearer t0k"`,
+				reached: []string{"OPTIONS /v1/items/7", "GET /v1/items/7"},
+			},
+		},
+		{
 			name: `allow_headers ["*", authorization] lets authorization through`,
 			policy: `
 policies:

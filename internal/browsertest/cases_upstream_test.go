@@ -46,5 +46,18 @@ func TestUpstreamCORSHeaders(t *testing.T) {
 		{name: "keep: a response without the upstream's own allow-origin is handled as replace", policy: keepPolicy,
 			services: []service{{Name: "api", Headers: []string{"access-control-expose-headers: x-total-count"}}},
 			want:     want{hidden: []string{"x-total-count"}, reached: []string{"GET /v1/items"}}},
+		// A redirect is a response too: the browser checks CORS on it
+		// before following, so corsproc must answer it as any other.
+		{name: "a trailing-slash redirect is followed: corsproc answers CORS on the 301 too", policy: replacePolicy,
+			services: []service{{Name: "api", RedirectSlash: true}},
+			want:     want{body: `"path":"/v1/items/"`, reached: []string{"GET /v1/items", "GET /v1/items/"}}},
+		{name: "a preflighted request survives a trailing-slash redirect: corsproc answers each preflight", policy: preflightPolicy,
+			services: []service{{Name: "api", RedirectSlash: true}},
+			fetch:    putJSON,
+			want:     want{body: `"path":"/v1/items/7/"`, reached: []string{"PUT /v1/items/7", "PUT /v1/items/7/"}, local: 2}},
+		{name: "without corsproc answering it (report mode), a redirected preflight fails", policy: reportPolicy,
+			services: []service{{Name: "api", RedirectSlash: true}},
+			fetch:    putJSON,
+			want:     want{cors: network.CorsErrorPreflightDisallowedRedirect, reached: []string{"OPTIONS /v1/items/7"}}},
 	})
 }

@@ -36,6 +36,9 @@ type service struct {
 	// Headers are extra "name: value" lines the upstream sets on every
 	// response, placeholders expanded (e.g. its own CORS headers).
 	Headers []string
+	// RedirectSlash makes the upstream answer 301 to path + "/" for every
+	// path without a trailing slash (preflights included).
+	RedirectSlash bool
 }
 
 // route is a service's route as the gateway sees it.
@@ -75,7 +78,7 @@ func newEnv(t testing.TB, policyYAML string, services []service, debug bool) *en
 		for _, h := range s.Headers {
 			hdrs = append(hdrs, e.expand(h))
 		}
-		u := startUpstream(t, s.Name, s.Status, hdrs)
+		u := startUpstream(t, s.Name, s.Status, hdrs, s.RedirectSlash)
 		e.ups = append(e.ups, u)
 		routes = append(routes, route{Name: s.Name, Host: s.Host, PathPrefix: s.PathPrefix, Upstream: u.URL()})
 	}

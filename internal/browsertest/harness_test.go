@@ -212,7 +212,7 @@ func checkOutcome(t testing.TB, label string, e *env, tb *tab, r result, w want)
 	if len(w.metrics) > 0 {
 		m := e.gw.Metrics()
 		for _, line := range w.metrics {
-			if !slices.Contains(strings.Split(m, "\n"), line) {
+			if line = e.expand(line); !slices.Contains(strings.Split(m, "\n"), line) {
 				fail("corsproc's metrics lack %q", line)
 			}
 		}

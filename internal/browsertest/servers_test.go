@@ -107,10 +107,12 @@ type hit struct {
 // upstream is a real HTTP service behind the gateway. It answers every
 // request (preflights included, as a service without CORS code would) with
 // the configured status and extra header lines, and a JSON echo of what it
-// received; it records every request.
+// received; or, if asked, with a 301 to add a trailing slash, as many
+// frameworks do. It records every request.
 type upstream struct {
 	name    string
 	status  int
+	slash   bool     // redirect paths without a trailing slash to path + "/"
 	headers []string // "name: value" lines, added in order
 	ln      net.Listener
 	srv     *http.Server
@@ -131,7 +133,7 @@ type echo struct {
 	Body    string `json:"body"`
 }
 
-func startUpstream(t testing.TB, name string, status int, headers []string) *upstream {
+func startUpstream(t testing.TB, name string, status int, headers []string, slash bool) *upstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -140,7 +142,7 @@ func startUpstream(t testing.TB, name string, status int, headers []string) *ups
 	if status == 0 {
 		status = http.StatusOK
 	}
-	u := &upstream{name: name, status: status, headers: headers, ln: ln}
+	u := &upstream{name: name, status: status, headers: headers, slash: slash, ln: ln}
 	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = u.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = u.srv.Close() })
@@ -157,6 +159,11 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, line := range u.headers {
 		k, v, _ := strings.Cut(line, ":")
 		w.Header().Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	if u.slash && !strings.HasSuffix(r.URL.Path, "/") {
+		w.Header().Set("location", r.URL.Path+"/")
+		w.WriteHeader(http.StatusMovedPermanently)
+		return
 	}
 	w.Header().Set("content-type", "application/json")
 	w.Header().Set("x-total-count", "42")

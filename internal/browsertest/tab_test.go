@@ -13,14 +13,17 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
 // tab is one case's use of its slot's tab: the page it loaded, and the
 // network and console events recorded meanwhile.
 type tab struct {
-	t   testing.TB
-	ctx context.Context
+	t      testing.TB
+	ctx    context.Context
+	cache  bool
+	frames map[target.ID]bool // iframe targets attached to (used by the test goroutine only)
 
 	mu           sync.Mutex
 	urls         map[network.RequestID]string
@@ -56,7 +59,8 @@ const tabTimeout = 15 * time.Second
 // off unless cache is true.
 func openPage(t testing.TB, s *slot, pageOrigin string, cache bool) *tab {
 	t.Helper()
-	tb := &tab{t: t, ctx: s.ctx, urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
+	tb := &tab{t: t, ctx: s.ctx, cache: cache, frames: map[target.ID]bool{},
+		urls: map[network.RequestID]string{}, methods: map[network.RequestID]string{}}
 	s.record(tb)
 	t.Cleanup(func() { s.record(nil) })
 	ctx, cancel := context.WithTimeout(s.ctx, tabTimeout)
@@ -156,16 +160,17 @@ func (tb *tab) watchFrames(ctx context.Context) {
 	}
 	self := chromedp.FromContext(tb.ctx).Target.TargetID
 	for _, in := range infos {
-		if in.Type != "iframe" || in.ParentID != self {
+		if in.Type != "iframe" || in.ParentID != self || tb.frames[in.TargetID] {
 			continue
 		}
+		tb.frames[in.TargetID] = true
 		fctx, fcancel := chromedp.NewContext(tb.ctx, chromedp.WithTargetID(in.TargetID), chromedp.WithDetachOnCancel())
 		tb.t.Cleanup(fcancel)
 		if err := chromedp.Listen(fctx, tb.event); err != nil {
 			tb.t.Fatalf("attach to iframe %s: %v", in.URL, err)
 		}
 		err := chromedp.Do(fctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true})
+			_, err := cdp.Call(ctx, tg, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: !tb.cache})
 			return err
 		}))
 		if err != nil {
