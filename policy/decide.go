@@ -238,34 +238,57 @@ const maxEmptyElements = 16
 // empty elements).
 func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 	empty := 0
+	// listed walks the allowed names as compiled (lower case, joined by
+	// commas) in step with the request; see nextListed.
+	listed := ""
+	if !c.headersAny {
+		listed = c.allowHeaders
+	}
 	for _, line := range lines {
 		for more := true; more; {
-			el := line
-			if i := strings.IndexByte(line, ','); i >= 0 {
-				el, line = line[:i], line[i+1:]
-			} else {
-				more = false
+			// One pass reads the element up to its comma and classifies its
+			// bytes: is every one a token byte, is any upper case or
+			// whitespace? Only whitespace (which browsers never send) needs
+			// a second look, after trimming it.
+			i, all, any := 0, uint8(tokenOK), uint8(0)
+			for ; i < len(line) && line[i] != ','; i++ {
+				cl := tokenClass[line[i]]
+				all &= cl
+				any |= cl
 			}
-			name := trimOWS(el)
+			name := line[:i]
+			if i < len(line) {
+				line = line[i+1:]
+			} else {
+				line, more = "", false
+			}
+			if any&tokenOWS != 0 {
+				name = trimOWS(name)
+				all, any = tokenOK, 0
+				for j := 0; j < len(name); j++ {
+					cl := tokenClass[name[j]]
+					all &= cl
+					any |= cl
+				}
+			}
 			if name == "" {
 				if empty++; empty > maxEmptyElements {
 					return ReasonHeaderInvalid, ""
 				}
 				continue
 			}
-			// One branch-free pass over the name: is every byte a token
-			// byte, and is any upper case?
-			all, any := uint8(tokenOK), uint8(0)
-			for i := 0; i < len(name); i++ {
-				cl := tokenClass[name[i]]
-				all &= cl
-				any |= cl
-			}
 			if all == 0 {
 				return ReasonHeaderInvalid, name
 			}
 			upper := any&tokenUpper != 0
 			if !upper { // the common case, inline: a lower-case listed name
+				if n := len(name); len(listed) >= n && listed[:n] == name && (len(listed) == n || listed[n] == ',') {
+					listed = skipSeparator(listed[n:]) // the next listed name, inline
+					continue
+				}
+				if nextListed(&listed, name) {
+					continue
+				}
 				if _, ok := c.headers[name]; ok {
 					continue
 				}
@@ -278,11 +301,49 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 	return ReasonOriginAllowed, ""
 }
 
+// nextListed looks for name among the next few names of *listed (the
+// allowed names, lower case, joined by commas and spaces) and on a hit
+// moves *listed past it. Browsers send the requested names sorted and
+// lists are usually written sorted, so the name asked for is most often
+// the next one listed: found with one comparison instead of a hash
+// lookup. A hit proves the name is listed; a miss proves nothing and the
+// caller asks the map. At most four steps per name keep the walk linear.
+func nextListed(listed *string, name string) bool {
+	s := *listed
+	for range 4 {
+		if len(s) < len(name) {
+			return false
+		}
+		if s[:len(name)] == name && (len(s) == len(name) || s[len(name)] == ',') {
+			*listed = skipSeparator(s[len(name):])
+			return true
+		}
+		i := strings.IndexByte(s, ',')
+		if i < 0 {
+			return false
+		}
+		s = skipSeparator(s[i:])
+	}
+	return false
+}
+
+// skipSeparator drops a leading comma and the spaces after it.
+func skipSeparator(s string) string {
+	if s != "" && s[0] == ',' {
+		s = s[1:]
+	}
+	for s != "" && s[0] == ' ' {
+		s = s[1:]
+	}
+	return s
+}
+
 // tokenClass classifies bytes for checkHeaders: tokenOK for a token byte,
-// plus tokenUpper for A-Z.
+// plus tokenUpper for A-Z; tokenOWS (and not tokenOK) for space and tab.
 const (
 	tokenOK    = 1
 	tokenUpper = 2
+	tokenOWS   = 4
 )
 
 var tokenClass = func() (t [256]uint8) {
@@ -294,6 +355,7 @@ var tokenClass = func() (t [256]uint8) {
 			t[i] |= tokenUpper
 		}
 	}
+	t[' '], t['\t'] = tokenOWS, tokenOWS
 	return t
 }()
 

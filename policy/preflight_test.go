@@ -3,7 +3,12 @@ package policy
 // Preflight decisions (SPEC §3, first bullet): what an allowed preflight is
 // answered with, header by header, and every way a preflight is denied.
 
-import "testing"
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
 
 // decAllowedPreflight is the answer to an allowed preflight under decBasic,
 // before the case's own changes.
@@ -348,6 +353,56 @@ func TestPreflightRequestHeadersList(t *testing.T) {
 			want: decAllowed([]string{"access-control-allow-origin: " + decOrigin, "access-control-allow-methods: " + decDefaultMethods,
 				"access-control-allow-headers: x-" + decLong, "vary: " + decPreflightVary, "content-length: 0"}),
 		},
+	})
+}
+
+func TestPreflightRequestHeadersOrder(t *testing.T) {
+	t.Parallel()
+	listed := []string{"x-a", "x-ab", "x-b", "x-h1", "x-h10", "x-h2", "y"}
+	s := decSet(t, decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: [`+strings.Join(listed, ", ")+`]`))
+	c := s.policies[0]
+	cases := []struct {
+		name    string
+		request string
+		bad     string // "" when allowed
+	}{
+		{"names in the listed order are allowed", "x-a,x-ab,x-b,x-h1,x-h10,x-h2,y", ""},
+		{"names in reverse order are allowed", "y,x-h2,x-h10,x-h1,x-b,x-ab,x-a", ""},
+		{"a sparse subset is allowed", "x-a,x-h2", ""},
+		{"a sparse subset far apart is allowed", "x-a,y", ""},
+		{"a repeated name is allowed", "x-b,x-b,x-b", ""},
+		{"a name that is a prefix of a listed one is refused", "x-h", "x-h"},
+		{"a listed name's prefix before it is refused", "x-a,x-h,x-h1", "x-h"},
+		{"a name that extends a listed one is refused", "x-h100", "x-h100"},
+		{"a name that extends the last listed one is refused", "yy", "yy"},
+		{"a name between two listed ones is refused", "x-a,x-aa,x-ab", "x-aa"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reason, bad := c.checkHeaders([]string{tc.request})
+			if bad != tc.bad || (bad == "") != (reason == ReasonOriginAllowed) {
+				t.Errorf("%q: %v %q, want refused name %q", tc.request, reason, bad, tc.bad)
+			}
+		})
+	}
+	t.Run("every order of every subset agrees with plain membership", func(t *testing.T) {
+		t.Parallel()
+		pool := append(slices.Clone(listed), "x-h", "x-aa", "z", "x-h100", "a")
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range 20000 {
+			names := make([]string, rng.IntN(6))
+			want := ""
+			for i := range names {
+				names[i] = pool[rng.IntN(len(pool))]
+				if want == "" && !slices.Contains(listed, names[i]) {
+					want = names[i]
+				}
+			}
+			if _, bad := c.checkHeaders([]string{strings.Join(names, ", ")}); bad != want {
+				t.Fatalf("%q: refused %q, want %q", names, bad, want)
+			}
+		}
 	})
 }
 
