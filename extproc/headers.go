@@ -176,13 +176,16 @@ func validName(s string) bool {
 	return true
 }
 
-func isToken(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', '0' <= c && c <= '9', 'A' <= c && c <= 'Z':
-		return true
+func isToken(c byte) bool { return tokenChars[c] }
+
+// tokenChars are the bytes of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()
 
 // validValue is a header value Envoy accepts: no NUL, CR or LF, no other
 // control byte but tab. Checked on every header corsproc sends, as the last
