@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func policyAllowing(origin string) string {
+	return "policies:\n  - name: all\n    allowed_origins: [\"" + origin + "\"]\n"
+}
+
+// preflightStatus is what a browser's preflight from origin gets.
+func preflightStatus(t *testing.T, e interface{ URL() string }, origin string) int {
+	t.Helper()
+	req, err := http.NewRequest("OPTIONS", e.URL()+"/v1/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "api.example.com"
+	req.Header.Set("origin", origin)
+	req.Header.Set("access-control-request-method", "PUT")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func health(t *testing.T, addr string, opts ...grpc.DialOption) (healthpb.HealthCheckResponse_ServingStatus, error) {
+	t.Helper()
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	c, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{})
+	return r.GetStatus(), err
+}
+
+// TestProcessStartsOnTheEmbeddedPolicy is the issue's "done when":
+// `corsproc serve` with no flag runs the development policy and answers a
+// health check, and exits 0 on SIGTERM.
+func TestProcessStartsOnTheEmbeddedPolicy(t *testing.T) {
+	t.Parallel()
+	p := startCorsproc(t)
+	if st, err := health(t, p.grpcAddr); err != nil || st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", st, err)
+	}
+	e := startEnvoy(t, p.grpcAddr, startUpstream(t), nil)
+	if got := preflightStatus(t, e, "http://localhost:5173"); got != 204 {
+		t.Errorf("a localhost preflight: %d, want 204", got)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		if code, _ := p.get(t, path); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestProcessRefusesABadPolicy checks the nginx -t behaviour: every error
+// printed, exit 1, nothing served.
+func TestProcessRefusesABadPolicy(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, t.TempDir(), "policy.yaml", "policies:\n  - name: a\n    allowed_origins: [\"https://a.example.com/\"]\n    allow_credentials: true\n    allow_all_origins: true\n")
+	_, err := launch("--config", path)
+	var exit *exitError
+	if !errors.As(err, &exit) || exit.code != 1 {
+		t.Fatalf("got %v, want exit 1", err)
+	}
+	for _, want := range []string{`allowed_origins[0] "https://a.example.com/"`, "allow_credentials", "refusing to start"} {
+		if !strings.Contains(exit.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, exit.stderr)
+		}
+	}
+}
+
+// TestProcessHotReloadThroughTheGateway changes the policy the way a
+// Kubernetes ConfigMap update does, then breaks it, then sends SIGHUP, and
+// watches what the browser gets.
+func TestProcessHotReloadThroughTheGateway(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	version := func(name, content string) {
+		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, name), "policy.yaml", content)
+	}
+	swap := func(name string) {
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..v1", policyAllowing("https://one.example.com"))
+	swap("..v1")
+	if err := os.Symlink("..data/policy.yaml", filepath.Join(dir, "policy.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p := startCorsproc(t, "--config", filepath.Join(dir, "policy.yaml"))
+	e := startEnvoy(t, p.grpcAddr, startUpstream(t), nil)
+	if got := preflightStatus(t, e, "https://one.example.com"); got != 204 {
+		t.Fatalf("before: %d", got)
+	}
+
+	version("..v2", policyAllowing("https://two.example.com"))
+	swap("..v2")
+	waitUntil(t, "the ConfigMap update to be served", 2*time.Second, func() bool {
+		return preflightStatus(t, e, "https://two.example.com") == 204
+	})
+	if got := preflightStatus(t, e, "https://one.example.com"); got != 403 {
+		t.Errorf("the old origin after the update: %d, want 403", got)
+	}
+
+	version("..v3", "policies:\n  - name: broken\n    allowed_origins: [\"https://three.example.com/\"]\n")
+	swap("..v3")
+	waitUntil(t, "the failure to be counted", 2*time.Second, func() bool {
+		return p.metric(t, `corsproc_config_reloads_total{result="failure"}`) == 1
+	})
+	if got := preflightStatus(t, e, "https://two.example.com"); got != 204 {
+		t.Errorf("a broken update replaced the running policy: %d", got)
+	}
+
+	writeFile(t, filepath.Join(dir, "..v3"), "policy.yaml", policyAllowing("https://three.example.com"))
+	waitUntil(t, "the fixed file to be served", 2*time.Second, func() bool {
+		return preflightStatus(t, e, "https://three.example.com") == 204
+	})
+
+	// SIGHUP reloads even when nothing changed, as an operator expects.
+	before := p.metric(t, `corsproc_config_reloads_total{result="success"}`)
+	p.signal(t, syscall.SIGHUP)
+	waitUntil(t, "SIGHUP to reload", 2*time.Second, func() bool {
+		return p.metric(t, `corsproc_config_reloads_total{result="success"}`) == before+1
+	})
+	noFailures(t, e)
+}
+
+// TestProcessDrainsWithRequestsInFlight sends SIGTERM while a request is
+// at its service: corsproc reports NOT_SERVING and unready at once, the
+// request's response still gets its CORS headers, then it exits 0.
+func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	p := startCorsproc(t, "--shutdown-grace", "6s", "--lameduck", "1s")
+	up := startUpstream(t)
+	up.release = make(chan struct{})
+	e := startEnvoy(t, p.grpcAddr, up, nil)
+
+	done := make(chan *http.Response, 1)
+	go func() { done <- call(t, e, "GET", "api.example.com", "/slow", "origin", "http://localhost:3000") }()
+	waitUntil(t, "the request to reach the service", 5*time.Second, func() bool { return up.reached("/slow") == 1 })
+
+	p.signal(t, syscall.SIGTERM)
+	waitUntil(t, "NOT_SERVING", time.Second, func() bool {
+		st, err := health(t, p.grpcAddr)
+		return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING
+	})
+	if code, _ := p.get(t, "/readyz"); code != 503 {
+		t.Errorf("/readyz while draining: %d, want 503", code)
+	}
+	if got := preflightStatus(t, e, "http://localhost:3000"); got != 204 {
+		t.Errorf("a new request during the lameduck period: %d, want 204", got)
+	}
+	time.Sleep(1500 * time.Millisecond) // into GracefulStop
+	close(up.release)
+	resp := <-done
+	if got := resp.Header.Get("access-control-allow-origin"); got != "http://localhost:3000" {
+		t.Errorf("the request in flight lost its CORS answer: allow-origin %q, status %d", got, resp.StatusCode)
+	}
+	if code := p.wait(t, 8*time.Second); code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	noFailures(t, e)
+}
+
+// TestProcessAdminEndpoints checks /metrics moving with traffic through the
+// gateway, and /explain and /config on the real process.
+func TestProcessAdminEndpoints(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy)
+	p := startCorsproc(t, "--config", path)
+	up := startUpstream(t)
+	e := startEnvoy(t, p.grpcAddr, up, nil)
+	call(t, e, "GET", "api.example.com", "/v1/a", "origin", app)
+	call(t, e, "OPTIONS", "api.example.com", "/v1/a", "origin", evil, "access-control-request-method", "PUT")
+	call(t, e, "GET", "report.example.com", "/v1/r?"+set("access-control-allow-origin", evil), "origin", evil)
+	for series, want := range map[string]float64{
+		`corsproc_requests_total{class="actual",decision="allowed",policy="shop"}`:   1,
+		`corsproc_requests_total{class="preflight",decision="denied",policy="shop"}`: 1,
+		`corsproc_denials_total{policy="shop",reason="origin_not_allowed"}`:          1,
+		`corsproc_report_mismatches_total{policy="report-api"}`:                      1,
+		`corsproc_phase_duration_seconds_count{phase="response_headers"}`:            2,
+	} {
+		if got := p.metric(t, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	_, body := p.get(t, "/explain?origin="+app+"&host=api.example.com&request_method=DELETE")
+	var x struct {
+		Decision string `json:"decision"`
+		Status   int    `json:"status"`
+		Config   string `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(body), &x); err != nil || x.Decision != "allowed" || x.Status != 204 || x.Config != path {
+		t.Errorf("/explain: %v\n%s", err, body)
+	}
+	_, body = p.get(t, "/config")
+	if !strings.Contains(body, `"name": "report-api"`) || !strings.Contains(body, `"sha256"`) {
+		t.Errorf("/config:\n%s", body)
+	}
+	noFailures(t, e)
+}
