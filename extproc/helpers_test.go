@@ -304,3 +304,7 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 func describe(r *extprocv3.ProcessingResponse) string { return fmt.Sprintf("%v", r) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,137 @@
+package extproc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corsproc/corsproc/policy"
+)
+
+// TestPoliciesLoadAndReload checks the holder: what it loads, when a
+// reload replaces the running set and when it does not, and what it counts.
+func TestPoliciesLoadAndReload(t *testing.T) {
+	t.Parallel()
+	t.Run("no path loads the embedded development policy with a warning", func(t *testing.T) {
+		t.Parallel()
+		logs := &syncBuffer{}
+		p, err := LoadPolicies("", NewMetrics(), newTestLogger(logs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Set().File() != policy.DefaultFile || !strings.Contains(logs.String(), "never run it in production") {
+			t.Errorf("file %q, log:\n%s", p.Set().File(), logs.String())
+		}
+		if err := p.Reload(); err != nil {
+			t.Errorf("reload with no file: %v", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := p.Watch(ctx); err != nil {
+			t.Errorf("watch with no file: %v", err)
+		}
+	})
+	t.Run("a file that fails to load is an error listing every problem", func(t *testing.T) {
+		t.Parallel()
+		path := writeFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    nope: 1\n  - name: a\n")
+		_, err := LoadPolicies(path, NewMetrics(), discardLogger())
+		var perr *policy.Error
+		if !errors.As(err, &perr) || len(errorLines(err)) < 2 {
+			t.Errorf("got %v, want a *policy.Error with every problem", err)
+		}
+	})
+	t.Run("warnings are logged and the file loads", func(t *testing.T) {
+		t.Parallel()
+		logs := &syncBuffer{}
+		path := writeFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    allowed_origins: [\"null\"]\n")
+		if _, err := LoadPolicies(path, NewMetrics(), newTestLogger(logs)); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "policy warning") {
+			t.Errorf("no warning logged:\n%s", logs.String())
+		}
+	})
+	t.Run("an unchanged file is not reloaded by a file event, but is by SIGHUP", func(t *testing.T) {
+		t.Parallel()
+		m := NewMetrics()
+		path := writeFile(t, t.TempDir(), "p.yaml", testPolicy)
+		p, err := LoadPolicies(path, m, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := p.LoadedAt()
+		if err := p.reload(false); err != nil || p.LoadedAt() != first {
+			t.Errorf("an unchanged file was reloaded (%v)", err)
+		}
+		if err := p.Reload(); err != nil || p.LoadedAt() == first {
+			t.Errorf("a forced reload did not reload (%v)", err)
+		}
+		if v := metricValue(t, m, "corsproc_config_reloads_total", "result=success"); v != 1 {
+			t.Errorf("reloads_total{success} = %v, want 1", v)
+		}
+	})
+	t.Run("a broken file keeps the running set and is counted once however many events come", func(t *testing.T) {
+		t.Parallel()
+		m := NewMetrics()
+		dir := t.TempDir()
+		path := writeFile(t, dir, "p.yaml", testPolicy)
+		p, err := LoadPolicies(path, m, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		running := p.Set()
+		writeFile(t, dir, "p.yaml", "policies: [")
+		for range 3 {
+			_ = p.reload(false)
+		}
+		if p.Set() != running {
+			t.Errorf("a broken file replaced the running set")
+		}
+		if v := metricValue(t, m, "corsproc_config_reloads_total", "result=failure"); v != 1 {
+			t.Errorf("reloads_total{failure} = %v, want 1", v)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.reload(false); err == nil || p.Set() != running {
+			t.Errorf("a missing file: err %v, running set kept %v", err, p.Set() == running)
+		}
+	})
+}
+
+// TestWatchFilesFollowsSymlinkTargets checks the watcher on a file that is
+// a symlink into another directory: a change there is seen too.
+func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
+	t.Parallel()
+	linkDir, targetDir := t.TempDir(), t.TempDir()
+	target := writeFile(t, targetDir, "real.yaml", "a")
+	link := filepath.Join(linkDir, "policy.yaml")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- WatchFiles(ctx, discardLogger(), []string{link}, func() { changed <- struct{}{} }) }()
+	time.Sleep(200 * time.Millisecond) // let the watches be set
+	writeFile(t, targetDir, "real.yaml", "b")
+	select {
+	case <-changed:
+	case <-time.After(2 * time.Second):
+		t.Error("a change of the link's target was not seen within 2s")
+	}
+	writeFile(t, targetDir, "unrelated.yaml", "x")
+	select {
+	case <-changed:
+		t.Error("an unrelated file in the target's directory was reported")
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("WatchFiles: %v", err)
+	}
+}
