@@ -239,7 +239,7 @@ const maxEmptyElements = 16
 func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 	empty := 0
 	// listed walks the allowed names as compiled (lower case, joined by
-	// commas) in step with the request; see nextListed.
+	// ", ") in step with the requested ones.
 	listed := ""
 	if !c.headersAny {
 		listed = c.allowHeaders
@@ -282,11 +282,13 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 			}
 			upper := any&tokenUpper != 0
 			if !upper { // the common case, inline: a lower-case listed name
+				// Browsers send the names sorted and lists are usually
+				// written sorted, so the name asked for is most often the
+				// next one listed: one comparison instead of a hash lookup.
+				// A hit proves the name is listed (the whole entry, up to
+				// its comma, must match); on a miss the map decides.
 				if n := len(name); len(listed) >= n && listed[:n] == name && (len(listed) == n || listed[n] == ',') {
-					listed = skipSeparator(listed[n:]) // the next listed name, inline
-					continue
-				}
-				if nextListed(&listed, name) {
+					listed = skipSeparator(listed[n:])
 					continue
 				}
 				if _, ok := c.headers[name]; ok {
@@ -299,32 +301,6 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 		}
 	}
 	return ReasonOriginAllowed, ""
-}
-
-// nextListed looks for name among the next few names of *listed (the
-// allowed names, lower case, joined by commas and spaces) and on a hit
-// moves *listed past it. Browsers send the requested names sorted and
-// lists are usually written sorted, so the name asked for is most often
-// the next one listed: found with one comparison instead of a hash
-// lookup. A hit proves the name is listed; a miss proves nothing and the
-// caller asks the map. At most four steps per name keep the walk linear.
-func nextListed(listed *string, name string) bool {
-	s := *listed
-	for range 4 {
-		if len(s) < len(name) {
-			return false
-		}
-		if s[:len(name)] == name && (len(s) == len(name) || s[len(name)] == ',') {
-			*listed = skipSeparator(s[len(name):])
-			return true
-		}
-		i := strings.IndexByte(s, ',')
-		if i < 0 {
-			return false
-		}
-		s = skipSeparator(s[i:])
-	}
-	return false
 }
 
 // skipSeparator drops a leading comma and the spaces after it.
