@@ -96,7 +96,8 @@ func parseServeFlags(args []string, stderr io.Writer, lookupEnv func(string) (st
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error; debug logs one line per denial"+env("log-level"))
 	fs.StringVar(&c.logFormat, "log-format", "json", "log `format`: json or text"+env("log-format"))
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM: report NOT_SERVING at once, serve on for the lameduck part, then stop gracefully within the rest of this `duration`"+env("shutdown-grace"))
-	fs.DurationVar(&c.lameduck, "lameduck", -1, "the part of --shutdown-grace spent serving while NOT_SERVING, so Envoy and Kubernetes stop sending first; default a third of it, at most 5s"+env("lameduck"))
+	var lameduck autoDuration
+	fs.Var(&lameduck, "lameduck", "the `duration`, within --shutdown-grace, spent serving while NOT_SERVING, so Envoy and Kubernetes stop sending first (default a third of --shutdown-grace, at most 5s)"+env("lameduck"))
 	fs.BoolVar(&c.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener"+env("pprof"))
 	fs.BoolVar(&c.debugHeaders, "debug-headers", false, "add x-corsproc-decision and x-corsproc-reason to responses, and name the refused item of a preflight (never in production)"+env("debug-headers"))
 
@@ -138,13 +139,41 @@ func parseServeFlags(args []string, stderr io.Writer, lookupEnv func(string) (st
 	if c.shutdownGrace < 0 {
 		return usage("--shutdown-grace must not be negative")
 	}
-	if c.lameduck < 0 {
+	c.lameduck = lameduck.d
+	if !lameduck.set {
 		c.lameduck = min(c.shutdownGrace/3, 5*time.Second)
 	}
 	if c.lameduck > c.shutdownGrace {
 		return usage("--lameduck %v is longer than --shutdown-grace %v", c.lameduck, c.shutdownGrace)
 	}
 	return c, -1
+}
+
+// autoDuration is a duration flag whose default is worked out from other
+// flags when it is not given; its zero String keeps the help text from
+// printing a made-up default.
+type autoDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (a *autoDuration) String() string {
+	if a == nil || !a.set {
+		return ""
+	}
+	return a.d.String()
+}
+
+func (a *autoDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return errors.New("must not be negative")
+	}
+	a.d, a.set = d, true
+	return nil
 }
 
 func newLogger(c serveConfig, w io.Writer) *slog.Logger {
