@@ -176,16 +176,6 @@ type policyCounters struct {
 	mismatch prometheus.Counter
 }
 
-// notDenials are the reasons that never come with a denied outcome; every
-// other reason gets a pre-created denials_total series.
-var notDenials = map[policy.Reason]bool{
-	policy.ReasonNoPolicy:          true,
-	policy.ReasonPolicyOff:         true,
-	policy.ReasonNoOrigin:          true,
-	policy.ReasonOriginAllowed:     true,
-	policy.ReasonAllOriginsAllowed: true,
-}
-
 // forSet pre-creates the series each policy of set can produce, so that
 // dashboards show zeros instead of gaps.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
@@ -205,7 +195,7 @@ func (m *Metrics) forSet(set *policy.Set) *setCounters {
 			req(policy.Actual, policy.Denied)
 			req(policy.NoOrigin, policy.Skipped)
 			for _, r := range reasons {
-				if !notDenials[r] {
+				if r.Denial() {
 					pc.denials[r] = m.denials.WithLabelValues(p.Name, r.String())
 				}
 			}

@@ -24,6 +24,10 @@ type Explanation struct {
 	// RemovesUpstreamCORS is true when every access-control-* header the
 	// service sets is removed from its response first.
 	RemovesUpstreamCORS bool `json:"removes_upstream_cors"`
+	// KeepsUpstreamCORS is true under upstream_cors_headers: keep: a
+	// response on which the service sets access-control-allow-origin is
+	// left exactly as the service sent it.
+	KeepsUpstreamCORS bool `json:"keeps_upstream_cors,omitempty"`
 	// ResponsePhase is false when the response headers need not reach
 	// corsproc at all (mode_override SKIP).
 	ResponsePhase bool `json:"response_phase"`
@@ -55,5 +59,6 @@ func (s *Set) Explain(r *Request) Explanation {
 	d.Respond(&Upstream{}, &e)
 	x.Headers = append(x.Headers, e.Set()...)
 	x.RemovesUpstreamCORS = d.c != nil && d.Mode == Enforce
+	x.KeepsUpstreamCORS = x.RemovesUpstreamCORS && d.c.keep
 	return x
 }

@@ -6,7 +6,8 @@ import "strconv"
 // metrics label and in logs. [Decision.Message] turns it into a sentence.
 type Reason uint8
 
-// The reasons. Their String values are the stable codes.
+// The reasons. Their String values are the stable codes. The denials come
+// last, from ReasonOriginNotAllowed on: [Reason.Denial] relies on it.
 const (
 	ReasonNoPolicy          Reason = iota // no policy matched
 	ReasonPolicyOff                       // the policy's mode is off
@@ -41,6 +42,10 @@ var reasonCodes = [...]string{
 
 // String returns the stable code, e.g. "header_not_allowed".
 func (r Reason) String() string { return reasonCodes[r] }
+
+// Denial reports whether the reason comes with a denied outcome: the
+// reasons corsproc_denials_total counts.
+func (r Reason) Denial() bool { return r >= ReasonOriginNotAllowed }
 
 // Reasons lists every reason, for pre-creating metric series.
 func Reasons() []Reason {

@@ -36,6 +36,7 @@ func TestCLI(t *testing.T) {
 		{"explain shows allow-all answering star to a request without origin", "explain-no-origin", []string{"explain", "--config", example, "--host", "img.cdn.example.com"}, 0},
 		{"explain leaves an unmatched request untouched", "explain-unmatched", []string{"explain", "--config", example, "--host", "other.example.com", "--origin", "https://app.example.com"}, 0},
 		{"explain shows report mode forwarding a preflight", "explain-report", []string{"explain", "--config", example, "--route", "legacy-reports", "--origin", "https://evil.example.net", "--request-method", "DELETE"}, 1},
+		{"explain says a keep policy leaves the service's own CORS answer alone", "explain-keep", []string{"explain", "--config", "testdata/keep.yaml", "--origin", "https://app.example.com"}, 0},
 		{"explain prints JSON for scripts", "explain-json", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/x", "--origin", "https://app.example.com", "--json"}, 0},
 		{"explain with debug headers answers a refused method with the origin", "explain-debug", []string{"explain", "--origin", "http://localhost:3000", "--request-method", "PROPFIND", "--debug-headers"}, 1},
 		{"explain on an invalid policy is an error", "explain-invalid-config", []string{"explain", "--config", "testdata/broken.yaml", "--origin", "https://app.example.com"}, 2},

@@ -113,6 +113,8 @@ func printExplanation(w io.Writer, file string, r *policy.Request, x policy.Expl
 		fmt.Fprintf(w, "answer:    corsproc answers %d itself; the service never sees the request\n", x.Status)
 	case x.Mode == policy.Report.String():
 		fmt.Fprintf(w, "answer:    forwarded; report mode changes nothing and compares the service's own CORS headers with the policy\n")
+	case x.KeepsUpstreamCORS:
+		fmt.Fprintf(w, "answer:    forwarded; a response on which the service sets access-control-allow-origin is left exactly as sent;\n           on any other, corsproc removes the service's access-control-* headers, then sets the headers below\n")
 	case x.RemovesUpstreamCORS:
 		fmt.Fprintf(w, "answer:    forwarded; on the response corsproc removes the service's access-control-* headers, then sets the headers below\n")
 	default:
