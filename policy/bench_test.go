@@ -11,7 +11,7 @@ package policy
 // appends to it); impl=corsproc is Set.Decide plus, for a forwarded
 // request, Decision.Respond on a response without CORS headers: both
 // produce the full set of response headers. impl=decide is Set.Decide
-// alone, the per-request decision the targets in docs/benchmarks-policy.md
+// alone, the per-request decision the targets in docs/benchmarks.md
 // are about. Before timing, each case checks that both agree on the
 // decision, so they measure the same thing.
 //
