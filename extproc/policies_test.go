@@ -101,6 +101,31 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 			t.Errorf("a missing file: err %v, running set kept %v", err, p.Set() == running)
 		}
 	})
+	t.Run("a change made between the load and the watch is picked up when the watch starts", func(t *testing.T) {
+		t.Parallel()
+		m := NewMetrics()
+		dir := t.TempDir()
+		path := writeFile(t, dir, "p.yaml", testPolicy)
+		p, err := LoadPolicies(path, m, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, "p.yaml", testPolicy+"\n# changed\n")
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- watchFiles(ctx, discardLogger(), []string{path}, func() { _ = p.reload(false) }, func() { close(ready) })
+		}()
+		<-ready // no file event comes after this point
+		if v := metricValue(t, m, "corsproc_config_reloads_total", "result=success"); v != 1 {
+			t.Errorf("reloads_total{success} = %v once the watch started, want 1", v)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("watchFiles: %v", err)
+		}
+	})
 }
 
 // TestWatchFilesFollowsSymlinkTargets checks the watcher on a file that is
@@ -116,8 +141,12 @@ func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
 	changed := make(chan struct{}, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- WatchFiles(ctx, discardLogger(), []string{link}, func() { changed <- struct{}{} }) }()
-	time.Sleep(200 * time.Millisecond) // let the watches be set
+	ready := make(chan struct{})
+	go func() {
+		done <- watchFiles(ctx, discardLogger(), []string{link}, func() { changed <- struct{}{} }, func() { close(ready) })
+	}()
+	<-ready
+	<-changed // the check made once the watches are set
 	writeFile(t, targetDir, "real.yaml", "b")
 	select {
 	case <-changed:

@@ -29,23 +29,37 @@ const (
 // inode), and misses a Kubernetes ConfigMap update, which swaps the
 // directory's `..data` symlink and never touches the file's own link. A
 // file that is a symlink has its target's directory watched too, and the
-// watches follow the links after every change. Events are debounced. When
-// the platform cannot watch, it polls every second instead.
+// watches follow the links after every change. Events are debounced. Once
+// the watches are set it calls onChange once, for a change made between
+// the caller's load and the watch (a ConfigMap update as the pod starts
+// would otherwise wait for the next one). When the platform cannot watch,
+// it polls every second instead.
 func WatchFiles(ctx context.Context, log *slog.Logger, paths []string, onChange func()) error {
+	return watchFiles(ctx, log, paths, onChange, nil)
+}
+
+// watchFiles is WatchFiles; ready, when not nil, is called once the
+// watches are set (or polling has begun) and the first onChange is done.
+func watchFiles(ctx context.Context, log *slog.Logger, paths []string, onChange, ready func()) error {
+	if ready == nil {
+		ready = func() {}
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		log.Warn("cannot watch files; polling them every second instead", "error", err.Error())
-		return poll(ctx, onChange)
+		return poll(ctx, onChange, ready)
 	}
 	defer w.Close()
 	fw := &fileWatch{w: w, log: log, paths: paths, dirs: map[string]bool{}}
 	if err := fw.sync(); err != nil {
 		log.Warn("cannot watch files; polling them every second instead", "error", err.Error())
-		return poll(ctx, onChange)
+		return poll(ctx, onChange, ready)
 	}
+	onChange() // what changed before the watches were set
+	ready()
 
 	var quiet, deadline *time.Timer
 	var quietC, deadlineC <-chan time.Time
@@ -165,9 +179,11 @@ func (fw *fileWatch) relevant(name string) bool {
 	return fw.names[name] || fw.dirs[name] || strings.HasPrefix(filepath.Base(name), "..")
 }
 
-func poll(ctx context.Context, onChange func()) error {
+func poll(ctx context.Context, onChange, ready func()) error {
 	t := time.NewTicker(watchPoll)
 	defer t.Stop()
+	onChange()
+	ready()
 	for {
 		select {
 		case <-ctx.Done():
