@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -164,13 +166,33 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 // request's response still gets its CORS headers, then it exits 0.
 func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	t.Parallel()
-	p := startCorsproc(t, "--shutdown-grace", "6s", "--lameduck", "1s")
+	// A lameduck long enough for the checks made during it on a loaded
+	// machine under -race.
+	p := startCorsproc(t, "--shutdown-grace", "8s", "--lameduck", "2s")
 	up := startUpstream(t)
 	up.release = make(chan struct{})
 	e := startEnvoy(t, p.grpcAddr, up, nil)
 
-	done := make(chan *http.Response, 1)
-	go func() { done <- call(t, e, "GET", "api.example.com", "/slow", "origin", "http://localhost:3000") }()
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { // not call: t.Fatal must not run off the test's goroutine
+		req, err := http.NewRequest("GET", e.URL()+"/slow", nil)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		req.Host = "api.example.com"
+		req.Header.Set("origin", "http://localhost:3000")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		done <- result{resp, err}
+	}()
 	waitUntil(t, "the request to reach the service", 5*time.Second, func() bool { return up.reached("/slow") == 1 })
 
 	p.signal(t, syscall.SIGTERM)
@@ -184,9 +206,27 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	if got := preflightStatus(t, e, "http://localhost:3000"); got != 204 {
 		t.Errorf("a new request during the lameduck period: %d, want 204", got)
 	}
-	time.Sleep(1500 * time.Millisecond) // into GracefulStop
+	// GracefulStop closes the listener first; from then on it waits for
+	// the stream in flight.
+	waitUntil(t, "GracefulStop to close the listener", 5*time.Second, func() bool {
+		conn, err := net.DialTimeout("tcp", p.grpcAddr, time.Second)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
 	close(up.release)
-	resp := <-done
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request in flight did not complete within 20s of its release")
+	}
+	if r.err != nil {
+		t.Fatalf("the request in flight failed: %v", r.err)
+	}
+	resp := r.resp
 	if got := resp.Header.Get("access-control-allow-origin"); got != "http://localhost:3000" {
 		t.Errorf("the request in flight lost its CORS answer: allow-origin %q, status %d", got, resp.StatusCode)
 	}
