@@ -179,6 +179,15 @@ func TestAttackNull(t *testing.T) {
 		t.Parallel()
 		decRunOrigins(t, decAttackPolicy, []decOriginCase{{"null is denied", "null", false}})
 	})
+	for _, creds := range []string{"false", "true"} {
+		t.Run("a regex that matches null does not admit it, allow_credentials: "+creds, func(t *testing.T) {
+			t.Parallel()
+			decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['https://[a-z]+\.example\.com|[a-z]+']`, `allow_credentials: `+creds), []decOriginCase{
+				{"null is denied", "null", false},
+				{"an origin the regex names is allowed", "https://app.example.com", true},
+			})
+		})
+	}
 }
 
 func TestAttackCredentialsNeverWithStar(t *testing.T) {

@@ -220,8 +220,13 @@ func checkValues(l loc, s *Settings) {
 		el := l.child("allowed_origin_regexes").index(i)
 		if err := checkRegex(r); err != "" {
 			el.valueError(r, err)
-		} else if dot := unescapedDot(r); dot >= 0 {
+			continue
+		}
+		if dot := unescapedDot(r); dot >= 0 {
 			el.valueWarning(r, `has an unescaped "." at byte `+strconv.Itoa(dot)+`, which matches any character (so "app.example.com" also admits "appxexample.com"); write "\."`)
+		}
+		if regexp.MustCompile(anchor(r)).MatchString("null") { // checked just above
+			el.valueWarning(r, `matches "null", but a regex never admits the null origin: only "null" written in allowed_origins does`)
 		}
 	}
 	checkMethods(l.child("allow_methods"), s.AllowMethods)

@@ -124,6 +124,11 @@ func (c *compiled) checkOrigin(o string, lines int) Reason {
 		// "*" is no origin; reflected with credentials, it would be "*"
 		// with credentials (a regex such as ".+" matches it).
 		return ReasonOriginInvalid
+	case o == "null":
+		// Any page can send null from a sandboxed iframe: it is admitted
+		// only where "null" is written out in allowed_origins (refused
+		// with credentials), never by a regex as broad as "[a-z]+".
+		return ReasonOriginNotAllowed
 	case c.origins.matchPatterns(o): // the exact entries were tried above
 		return ReasonOriginAllowed
 	}

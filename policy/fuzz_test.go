@@ -40,7 +40,8 @@ func decNewRef(all bool, origins []string, regexes ...string) decRef {
 // allows reports whether the SPEC admits origin o: not over 2048 bytes;
 // then allow-all admits anything (it answers "*" and reflects nothing);
 // otherwise only visible ASCII, and an exact entry byte for byte, a port
-// wildcard, a subdomain wildcard or a whole-origin regex.
+// wildcard, a subdomain wildcard or a whole-origin regex; null only when
+// written out.
 func (r decRef) allows(o string) bool {
 	if len(o) > MaxOriginLength {
 		return false
@@ -62,7 +63,7 @@ func (r decRef) allows(o string) bool {
 		}
 	}
 	for _, re := range r.regexes {
-		if re.MatchString(o) {
+		if o != "null" && re.MatchString(o) {
 			return true
 		}
 	}
