@@ -376,6 +376,9 @@ func compileMatch(l loc, m *Match, c *compiled) {
 			el.valueError(h, msg)
 			continue
 		}
+		// hostOf drops the trailing dot of a fully qualified :authority;
+		// so must the entry it is compared with.
+		norm = strings.TrimSuffix(norm, ".")
 		if wild {
 			c.hostSuffixes = setAdd(c.hostSuffixes, norm)
 		} else {

@@ -24,6 +24,8 @@ policies:
     match: {routes: [orders-route]}
   - name: all-conditions
     match: {hosts: [admin.example.com], path_prefixes: [/admin/], routes: [admin-route]}
+  - name: dotted
+    match: {hosts: [dotted.example.com., "*.dotted.example.net."]}
   - name: first-of-two
     match: {hosts: [twice.example.com]}
   - name: second-of-two
@@ -51,6 +53,10 @@ func TestPolicySelection(t *testing.T) {
 		{"a wildcard host does not match a name that only ends like it", "evilshop.example.com", "/", "", ""},
 		{"a wildcard host does not match an empty label", ".shop.example.com", "/", "", ""},
 		{"a wildcard host does not match an empty label after a real one", "a..shop.example.com", "/", "", ""},
+		{"a trailing dot on :authority is ignored", "api.example.com.", "/", "", "exact-host"},
+		{"a host written with a trailing dot matches without it", "dotted.example.com", "/", "", "dotted"},
+		{"a host written with a trailing dot matches with it", "dotted.example.com.:8443", "/", "", "dotted"},
+		{"a wildcard host written with a trailing dot matches", "a.dotted.example.net", "/", "", "dotted"},
 		{"a path prefix matches", "x.example.com", "/v1/items", "", "prefix"},
 		{"a path prefix is a plain string prefix", "x.example.com", "/legacy-api/x", "", "prefix"},
 		{"a path prefix does not match a shorter path", "x.example.com", "/v1", "", ""},
