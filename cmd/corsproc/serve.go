@@ -202,6 +202,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	log := newLogger(cfg, stderr)
+	// Caught from here on: SIGHUP's default action is to exit, and one sent
+	// while the policy loads (a config reloader, an eager operator) must
+	// not kill the process. Acted on once serving.
+	signals := hooks.signals
+	if signals == nil {
+		ch := make(chan os.Signal, 4)
+		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(ch)
+		signals = ch
+	}
 
 	metrics := extproc.NewMetrics()
 	policies, err := extproc.LoadPolicies(cfg.config, metrics, log)
@@ -278,13 +288,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		hooks.listening(grpcLn.Addr(), adminLn.Addr())
 	}
 
-	signals := hooks.signals
-	if signals == nil {
-		ch := make(chan os.Signal, 4)
-		signal.Notify(ch, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(ch)
-		signals = ch
-	}
 	// force is closed by a second SIGTERM or SIGINT: stop at once. The first
 	// one may arrive both here and through ctx (main's NotifyContext).
 	force := make(chan struct{})
