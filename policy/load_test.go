@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io/fs"
@@ -592,4 +593,28 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestProblemJSONNamesTheSeverity: validate --json and /config show
+// "error" or "warning", not the constants' numbers, and read them back.
+func TestProblemJSONNamesTheSeverity(t *testing.T) {
+	t.Parallel()
+	for _, sev := range []Severity{SeverityError, SeverityWarning} {
+		b, err := json.Marshal(Problem{Severity: sev, File: "f.yaml", Policy: -1, Message: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `"severity":"` + sev.String() + `"`
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+		var back Problem
+		if err := json.Unmarshal(b, &back); err != nil || back.Severity != sev {
+			t.Errorf("read back %v (%v), want %v", back.Severity, err, sev)
+		}
+	}
+	var back Problem
+	if err := json.Unmarshal([]byte(`{"severity":"fatal"}`), &back); err == nil {
+		t.Error("an unknown severity was read without an error")
+	}
 }

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -21,6 +22,23 @@ func (s Severity) String() string {
 		return "warning"
 	}
 	return "error"
+}
+
+// MarshalText writes "error" or "warning": what validate --json and the
+// admin /config endpoint show, so that scripts need not know the numbers.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "error":
+		*s = SeverityError
+	case "warning":
+		*s = SeverityWarning
+	default:
+		return fmt.Errorf("unknown severity %q; want error or warning", b)
+	}
+	return nil
 }
 
 // Problem is one thing wrong with a policy file.
