@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,5 +106,27 @@ func TestEveryCommandHasHelp(t *testing.T) {
 				t.Errorf("no usage line:\n%s%s", stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+func TestParseInterleaved(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args           []string
+		wantPositional []string
+		wantJSON       bool
+	}{
+		{[]string{"a.yaml", "--json", "b.yaml"}, []string{"a.yaml", "b.yaml"}, true},
+		{[]string{"--json", "a.yaml"}, []string{"a.yaml"}, true},
+		{[]string{"--", "--json"}, []string{"--json"}, false},
+		{[]string{"a.yaml", "--", "b.yaml", "--json"}, []string{"a.yaml", "b.yaml", "--json"}, false},
+		{[]string{"--json", "--", "-x", "--", "y"}, []string{"-x", "--", "y"}, true},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "")
+		got, err := parseInterleaved(fs, c.args)
+		if err != nil || !slices.Equal(got, c.wantPositional) || *asJSON != c.wantJSON {
+			t.Errorf("%q: positional %q, json %v, err %v; want %q, json %v", c.args, got, *asJSON, err, c.wantPositional, c.wantJSON)
+		}
 	}
 }
