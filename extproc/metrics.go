@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,9 @@ type Metrics struct {
 	lastResult prometheus.Gauge       // config_last_reload_successful
 	info       *prometheus.GaugeVec   // config_info{sha256}
 	streams    prometheus.Gauge       // streams_active
+
+	infoMu  sync.Mutex
+	infoSHA string // the sha256 label config_info has now
 
 	errs        [numStreamErrors]prometheus.Counter
 	phaseReq    prometheus.Observer
@@ -152,8 +156,17 @@ func (m *Metrics) loaded(set *policy.Set, at time.Time, reload bool) {
 	}
 	m.lastOK.Set(float64(at.UnixNano()) / 1e9)
 	m.lastResult.Set(1)
-	m.info.Reset()
-	m.info.WithLabelValues(set.SHA256()).Set(1)
+	// The new series first, then the old one dropped: a scrape in between
+	// sees both for a moment, never none (absent(corsproc_config_info)
+	// would fire).
+	m.infoMu.Lock()
+	defer m.infoMu.Unlock()
+	sum := set.SHA256()
+	m.info.WithLabelValues(sum).Set(1)
+	if m.infoSHA != "" && m.infoSHA != sum {
+		m.info.DeleteLabelValues(m.infoSHA)
+	}
+	m.infoSHA = sum
 }
 
 // reloadFailed records a policy file that was refused; the old set runs on.

@@ -110,6 +110,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		first := p.Set().SHA256()
 		writeFile(t, dir, "p.yaml", testPolicy+"\n# changed\n")
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan struct{})
@@ -120,6 +121,12 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 		<-ready // no file event comes after this point
 		if v := metricValue(t, m, "corsproc_config_reloads_total", "result=success"); v != 1 {
 			t.Errorf("reloads_total{success} = %v once the watch started, want 1", v)
+		}
+		if v, ok := lookupMetric(t, m, "corsproc_config_info", "sha256="+p.Set().SHA256()); !ok || v != 1 {
+			t.Errorf("config_info for the running set: %v %v, want 1", v, ok)
+		}
+		if _, ok := lookupMetric(t, m, "corsproc_config_info", "sha256="+first); ok {
+			t.Errorf("config_info still has the replaced set's sha256")
 		}
 		cancel()
 		if err := <-done; err != nil {
