@@ -355,19 +355,15 @@ func (m *origins) matchExact(o string) bool {
 	return ok
 }
 
-// match reports whether the request origin o is allowed. o has been
-// checked to be visible ASCII and not too long.
-func (m *origins) match(o string) bool {
-	return m.matchExact(o) || m.matchPatterns(o)
-}
-
 // matchPatterns tries the port wildcards, the subdomain wildcards and the
-// regexes: what match does after the exact entries.
+// regexes, for an origin that matched no exact entry. o has been checked
+// to be visible ASCII and not too long.
 func (m *origins) matchPatterns(o string) bool {
 	if m.anyPort != nil || m.wild != nil {
 		if scheme, host, port, ok := splitOrigin(o); ok {
 			if m.anyPort != nil {
-				if _, ok := m.anyPort[o[:len(o)-len(port)-boolInt(port != "")]]; ok {
+				// The key is o without its port: "scheme://host".
+				if _, ok := m.anyPort[o[:len(scheme)+len("://")+len(host)]]; ok {
 					return true
 				}
 			}
@@ -402,13 +398,6 @@ func (m *origins) matchWild(scheme, host, port string) bool {
 		}
 	}
 	return false
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // splitOrigin splits a request origin into scheme, host and port without
