@@ -40,6 +40,7 @@ type compiled struct {
 	pathPrefixes []string
 	pathRegex    *regexp.Regexp
 	routes       []string
+	never        bool // a match list written empty: the policy is never selected
 
 	origins     origins
 	credentials bool
@@ -411,7 +412,7 @@ func compileMatch(l loc, m *Match, c *compiled) {
 	}
 	if m.Hosts != nil && len(m.Hosts) == 0 || m.PathPrefixes != nil && len(m.PathPrefixes) == 0 || m.Routes != nil && len(m.Routes) == 0 {
 		l.warnf("an empty list matches nothing, so this policy never applies; remove the key to match everything")
-		c.routes = append(c.routes, "\x00never")
+		c.never = true
 	}
 }
 

@@ -60,6 +60,9 @@ func (s *Set) Decide(r *Request) (d Decision) { // named, so that it is built in
 		d.Class = Actual
 	}
 	d.Outcome, d.Reason, d.Detail = Allowed, c.checkOrigin(r.Origin, n), r.Origin
+	if r.Oversized && (d.Reason == ReasonOriginAllowed || d.Reason == ReasonAllOriginsAllowed) {
+		d.Reason, d.Detail = ReasonRequestTooLarge, ""
+	}
 	if d.Reason != ReasonOriginAllowed && d.Reason != ReasonAllOriginsAllowed {
 		d.Outcome = Denied
 		if d.Reason == ReasonOriginTooLong {
@@ -520,6 +523,9 @@ func (s *Set) selectPolicy(authority, path, route string) *compiled {
 	var host string
 	prepared := false
 	for _, c := range s.policies {
+		if c.never {
+			continue
+		}
 		if c.hosts == nil && c.hostSuffixes == nil && c.pathPrefixes == nil && c.pathRegex == nil && c.routes == nil {
 			return c
 		}

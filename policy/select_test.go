@@ -122,3 +122,30 @@ policies:
 		})
 	}
 }
+
+// TestPolicySelectionEmptyList: a match list written empty matches no
+// request at all, whatever its route, and the next policy is tried.
+func TestPolicySelectionEmptyList(t *testing.T) {
+	t.Parallel()
+	s, err := Parse("test.yaml", []byte(`
+policies:
+  - name: no-hosts
+    match: {hosts: []}
+    allowed_origins: ["https://app.example.com"]
+  - name: no-routes
+    match: {routes: []}
+    allowed_origins: ["https://app.example.com"]
+  - name: everything-else
+    allowed_origins: ["https://app.example.com"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, route := range []string{"", "any-route", "\x00never"} {
+		r := decActual("GET", decOrigin)
+		r.Route = route
+		if d := s.Decide(&r); d.Policy != "everything-else" {
+			t.Errorf("route %q: policy %q, want everything-else", route, d.Policy)
+		}
+	}
+}
