@@ -15,6 +15,7 @@ const (
 
 var modeNames = [...]string{Enforce: "enforce", Report: "report", Off: "off"}
 
+// String returns the mode as written in the policy file: enforce, report or off.
 func (m Mode) String() string { return modeNames[m] }
 
 // Class is the kind of request, as the metrics label it.
@@ -35,6 +36,7 @@ const (
 
 var classNames = [...]string{Unmatched: "unmatched", NoOrigin: "no_origin", Actual: "actual", Preflight: "preflight"}
 
+// String returns the metrics label: unmatched, no_origin, actual or preflight.
 func (c Class) String() string { return classNames[c] }
 
 // Outcome is what the policy decided.
@@ -52,10 +54,12 @@ const (
 
 var outcomeNames = [...]string{Skipped: "skipped", Allowed: "allowed", Denied: "denied"}
 
+// String returns the metrics label: skipped, allowed or denied.
 func (o Outcome) String() string { return outcomeNames[o] }
 
 // Header is one response header line.
 type Header struct {
+	// Name is lower case, as HTTP/2 and Envoy want it.
 	Name  string `json:"name"`
 	Value string `json:"value"`
 }

@@ -17,6 +17,7 @@ const (
 	SeverityWarning
 )
 
+// String returns "error" or "warning".
 func (s Severity) String() string {
 	if s == SeverityWarning {
 		return "warning"
@@ -43,6 +44,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 
 // Problem is one thing wrong with a policy file.
 type Problem struct {
+	// Severity says whether the problem refuses the file.
 	Severity Severity `json:"severity"`
 	// File is the file's name as given to Load or Parse.
 	File string `json:"file"`
@@ -98,7 +100,9 @@ func (p Problem) String() string {
 // Error is returned when a policy file is refused. It holds every problem
 // found, errors and warnings, in file order.
 type Error struct {
-	File     string
+	// File is the file's name as given to Load or Parse.
+	File string
+	// Problems are sorted by policy, then line.
 	Problems []Problem
 }
 
