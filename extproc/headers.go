@@ -10,12 +10,16 @@ import (
 	"github.com/corsproc/corsproc/policy"
 )
 
-// Limits on the request headers corsproc reads. Envoy's own limit on all
-// headers is 60 KiB by default; anything past these is not a browser.
+// Limits on the CORS request headers corsproc reads. Envoy's own limit on
+// all headers is 60 KiB by default; past these no browser is talking. A
+// request over them is denied as malformed (policy.Request.Oversized),
+// never refused with a gRPC error: with failure_mode_allow, as deployments
+// run Envoy, an error would let the request through untouched, service's
+// own CORS headers and all.
 const (
-	// maxValueBytes caps one value of a header corsproc reads. Origins
-	// over policy.MaxOriginLength but under this are denied by the policy,
-	// as the SPEC says; past this the message is refused as garbage.
+	// maxValueBytes caps access-control-request-method and each
+	// access-control-request-headers line. Origins are not capped here:
+	// the policy denies any over policy.MaxOriginLength without matching.
 	maxValueBytes = 64 << 10
 	// maxRequestHeaderLines caps access-control-request-headers lines.
 	maxRequestHeaderLines = 64
@@ -48,7 +52,7 @@ func value(h *corev3.HeaderValue) string {
 
 // readRequest fills r from the request headers in one pass, without a map
 // of them and without copying a value. lines backs r.RequestHeaders.
-func readRequest(r *policy.Request, lines []string, hs []*corev3.HeaderValue) streamError {
+func readRequest(r *policy.Request, lines []string, hs []*corev3.HeaderValue) {
 	host := ""
 	r.RequestHeaders = lines[:0]
 	for _, h := range hs {
@@ -70,29 +74,23 @@ func readRequest(r *policy.Request, lines []string, hs []*corev3.HeaderValue) st
 				r.Path = value(h)
 			}
 		case "origin":
-			v := value(h)
-			if len(v) > maxValueBytes {
-				return errHeaderTooLarge
-			}
 			r.Origins++
 			if r.Origins == 1 {
-				r.Origin = v
+				r.Origin = value(h)
 			}
 		case "access-control-request-method":
 			v := value(h)
-			if len(v) > maxValueBytes {
-				return errHeaderTooLarge
-			}
 			if !r.HasRequestMethod {
 				r.RequestMethod, r.HasRequestMethod = v, true
 			}
+			if len(v) > maxValueBytes {
+				r.RequestMethod, r.Oversized = "", true
+			}
 		case "access-control-request-headers":
 			v := value(h)
-			if len(v) > maxValueBytes {
-				return errHeaderTooLarge
-			}
-			if len(r.RequestHeaders) == maxRequestHeaderLines {
-				return errTooManyLines
+			if len(v) > maxValueBytes || len(r.RequestHeaders) == maxRequestHeaderLines {
+				r.Oversized = true
+				continue
 			}
 			r.RequestHeaders = append(r.RequestHeaders, v)
 		case "access-control-request-private-network":
@@ -102,7 +100,6 @@ func readRequest(r *policy.Request, lines []string, hs []*corev3.HeaderValue) st
 	if r.Host == "" {
 		r.Host = host
 	}
-	return numStreamErrors
 }
 
 // routeName finds xds.route_name in the attributes Envoy sends with the

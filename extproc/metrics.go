@@ -45,26 +45,22 @@ type Metrics struct {
 type streamError uint8
 
 const (
-	errEmptyMessage   streamError = iota // a ProcessingRequest with no request set
-	errHeaderTooLarge                    // a header corsproc reads is over maxValueBytes
-	errTooManyLines                      // too many lines of a header corsproc reads
-	errInvalidOutput                     // a header the policy produced failed the final check
-	errRecv                              // the stream broke while receiving, other than a normal end
-	errDecode                            // the message could not be decoded
-	errSend                              // the reply could not be sent, other than a normal end
-	errPanic                             // a bug: the stream was recovered from a panic
+	errEmptyMessage  streamError = iota // a ProcessingRequest with no request set
+	errInvalidOutput                    // a header the policy produced failed the final check
+	errRecv                             // the stream broke while receiving, other than a normal end
+	errDecode                           // the message could not be decoded
+	errSend                             // the reply could not be sent, other than a normal end
+	errPanic                            // a bug: the stream was recovered from a panic
 	numStreamErrors
 )
 
 var streamErrorNames = [numStreamErrors]string{
-	errEmptyMessage:   "empty_message",
-	errHeaderTooLarge: "header_too_large",
-	errTooManyLines:   "too_many_header_lines",
-	errInvalidOutput:  "invalid_output_header",
-	errRecv:           "recv",
-	errDecode:         "decode",
-	errSend:           "send",
-	errPanic:          "panic",
+	errEmptyMessage:  "empty_message",
+	errInvalidOutput: "invalid_output_header",
+	errRecv:          "recv",
+	errDecode:        "decode",
+	errSend:          "send",
+	errPanic:         "panic",
 }
 
 func (e streamError) String() string { return streamErrorNames[e] }

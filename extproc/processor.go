@@ -131,10 +131,7 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	start := time.Now()
 	snap := s.policies.snapshot()
 	st.req = policy.Request{}
-	if e := readRequest(&st.req, st.lines[:], h.GetHeaders().GetHeaders()); e != numStreamErrors {
-		s.metrics.streamError(e)
-		return nil, status.Error(codes.InvalidArgument, "corsproc: "+refusal[e])
-	}
+	readRequest(&st.req, st.lines[:], h.GetHeaders().GetHeaders())
 	st.req.Route = routeName(req.GetAttributes())
 	st.req.Debug = s.debug
 	st.dec = snap.set.Decide(&st.req)
@@ -153,12 +150,6 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	}
 	s.metrics.phaseReq.Observe(time.Since(start).Seconds())
 	return resp, nil
-}
-
-// refusal says why a message was refused, per stream error.
-var refusal = [numStreamErrors]string{
-	errHeaderTooLarge: fmt.Sprintf("a CORS request header is longer than %d bytes", maxValueBytes),
-	errTooManyLines:   fmt.Sprintf("more than %d access-control-request-headers lines", maxRequestHeaderLines),
 }
 
 // responseHeaders applies the stream's decision to the service's response

@@ -89,6 +89,10 @@ type Request struct {
 	// PrivateNetwork is true when access-control-request-private-network is
 	// "true".
 	PrivateNetwork bool
+	// Oversized is set by a caller that stopped reading a CORS request
+	// header because it was larger than any browser sends: the request is
+	// denied as malformed rather than judged on part of it.
+	Oversized bool
 	// Debug adds x-corsproc-decision and x-corsproc-reason headers, and lets
 	// a preflight refused only for its method or headers answer with the
 	// origin allowed, so that the browser names the exact cause.

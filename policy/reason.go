@@ -22,6 +22,7 @@ const (
 	ReasonMethodNotAllowed                // not in allow_methods
 	ReasonHeaderInvalid                   // a requested header name is not a token
 	ReasonHeaderNotAllowed                // a requested header is not in allow_headers
+	ReasonRequestTooLarge                 // a CORS request header is larger than the caller reads
 )
 
 var reasonCodes = [...]string{
@@ -38,6 +39,7 @@ var reasonCodes = [...]string{
 	ReasonMethodNotAllowed:  "method_not_allowed",
 	ReasonHeaderInvalid:     "header_invalid",
 	ReasonHeaderNotAllowed:  "header_not_allowed",
+	ReasonRequestTooLarge:   "request_too_large",
 }
 
 // String returns the stable code, e.g. "header_not_allowed".
@@ -93,6 +95,8 @@ func (d *Decision) Message() string {
 			return "access-control-request-headers has more than " + strconv.Itoa(maxEmptyElements) + " empty elements; browsers send none"
 		}
 		return "access-control-request-headers has " + q + ", which is not a valid header name"
+	case ReasonRequestTooLarge:
+		return "a CORS request header is larger than corsproc reads; no browser sends that"
 	case ReasonHeaderNotAllowed:
 		if d.Detail == "authorization" {
 			return `header "authorization" is not in allow_headers ("*" never covers authorization; list it by name)`

@@ -7,7 +7,7 @@ func TestDenialReasonsAreExactlyTheOnesDecideDeniesWith(t *testing.T) {
 	denials := map[Reason]bool{
 		ReasonOriginNotAllowed: true, ReasonOriginTooLong: true, ReasonOriginInvalid: true,
 		ReasonMultipleOrigins: true, ReasonMethodInvalid: true, ReasonMethodNotAllowed: true,
-		ReasonHeaderInvalid: true, ReasonHeaderNotAllowed: true,
+		ReasonHeaderInvalid: true, ReasonHeaderNotAllowed: true, ReasonRequestTooLarge: true,
 	}
 	for _, r := range Reasons() {
 		if got := r.Denial(); got != denials[r] {
