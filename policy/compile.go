@@ -172,7 +172,6 @@ func compile(file string, f *File, list []Problem) ([]Policy, []*compiled, []Pro
 			}
 		}
 		compileSettings(l, &eff, inherited, c)
-		eff.AllowedOrigins = normalisedOrigins(eff.AllowedOrigins)
 		resolved = append(resolved, Policy{Name: p.Name, Match: p.Match.clone(), Settings: eff})
 		out = append(out, c)
 	}
@@ -188,18 +187,6 @@ func catchesAll(m *Match) string {
 		return `matches the path prefix "/"`
 	}
 	return ""
-}
-
-func normalisedOrigins(list []string) []string {
-	out := make([]string, 0, len(list))
-	for _, s := range list {
-		if p, msg := parseOriginPattern(s); msg == "" {
-			out = append(out, p.normalised)
-		} else {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // checkValues validates the values a block sets itself, each on its own.
@@ -429,7 +416,6 @@ func setAdd(m map[string]struct{}, k string) map[string]struct{} {
 func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compiled) {
 	// at names the key a combination problem is reported under; from notes,
 	// right after the value it is about, that the value came from defaults.
-	at := func(key string) loc { return l.child(key) }
 	from := func(key string) string {
 		if inherited[key] {
 			return " (inherited from defaults)"
@@ -450,18 +436,23 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 
 	c.origins.all = *eff.AllowAllOrigins
 	if c.origins.all && c.credentials {
-		at("allow_all_origins").errorf("true%s cannot be combined with %s: that would let every site read your users' data; list the origins instead", from("allow_all_origins"), credentials)
+		l.child("allow_all_origins").errorf("true%s cannot be combined with %s: that would let every site read your users' data; list the origins instead", from("allow_all_origins"), credentials)
 	}
 	ownOrigins := len(eff.AllowedOrigins) > 0 && !inherited["allowed_origins"] || len(eff.AllowedOriginRegexes) > 0 && !inherited["allowed_origin_regexes"]
 	if c.origins.all && ownOrigins {
-		at("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
+		l.child("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
 	}
+	// The effective list shows the origins as they are matched; it is a new
+	// slice, since eff's may be the file's own or the defaults'.
+	normalised := make([]string, len(eff.AllowedOrigins))
 	for i, o := range eff.AllowedOrigins {
+		normalised[i] = o
 		p, msg := parseOriginPattern(o)
 		if msg != "" {
 			continue // reported by checkValues where it was written
 		}
-		el := at("allowed_origins").index(i)
+		normalised[i] = p.normalised
+		el := l.child("allowed_origins").index(i)
 		note := from("allowed_origins") // after the origin the message names
 		switch p.kind {
 		case exactOrigin:
@@ -495,6 +486,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 			el.valueWarning(o, "a plain http:// origin"+note+" with "+credentials+": anyone on the network path can impersonate it; use https://")
 		}
 	}
+	eff.AllowedOrigins = normalised
 	if len(eff.AllowedOriginRegexes) > 0 {
 		parts := make([]string, 0, len(eff.AllowedOriginRegexes))
 		for _, r := range eff.AllowedOriginRegexes {
@@ -547,7 +539,7 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 
 	for i, h := range eff.ExposeHeaders {
 		if h == "*" && c.credentials {
-			at("expose_headers").index(i).valueError(h, `"*"`+from("expose_headers")+` cannot expose headers with `+credentials+`: browsers then read it as a header named "*"; list the headers`)
+			l.child("expose_headers").index(i).valueError(h, `"*"`+from("expose_headers")+` cannot expose headers with `+credentials+`: browsers then read it as a header named "*"; list the headers`)
 		}
 	}
 	c.expose = strings.Join(eff.ExposeHeaders, ", ")

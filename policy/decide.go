@@ -198,10 +198,10 @@ func (d *Decision) preflight(r *Request) {
 // refused, and must never echo names nobody looked at.
 func (d *Decision) judgePreflight(r *Request) (methodOK, headersOK bool) {
 	methodOK, headersOK = true, true
-	if reason := d.c.checkMethod(r.RequestMethod); reason != ReasonOriginAllowed {
+	if reason, ok := d.c.checkMethod(r.RequestMethod); !ok {
 		d.Outcome, d.Reason, d.Detail, methodOK = Denied, reason, r.RequestMethod, false
 	}
-	if reason, bad := d.c.checkHeaders(r.RequestHeaders); reason != ReasonOriginAllowed {
+	if reason, bad, ok := d.c.checkHeaders(r.RequestHeaders); !ok {
 		headersOK = false
 		if methodOK { // the method, checked first, is the reason given
 			d.Outcome, d.Reason, d.Detail = Denied, reason, bad
@@ -210,27 +210,28 @@ func (d *Decision) judgePreflight(r *Request) (methodOK, headersOK bool) {
 	return methodOK, headersOK
 }
 
-func (c *compiled) checkMethod(m string) Reason {
+// checkMethod says whether the method may be asked for, and if not, why.
+func (c *compiled) checkMethod(m string) (Reason, bool) {
 	if !isToken(m) {
-		return ReasonMethodInvalid
+		return ReasonMethodInvalid, false
 	}
 	if m == "GET" || m == "HEAD" || m == "POST" {
-		return ReasonOriginAllowed
+		return 0, true
 	}
 	if c.methodsAny {
 		// With credentials "*" is echoed, and a method named "*" would
 		// put "*" in the answer beside credentials.
 		if c.credentials && m == "*" {
-			return ReasonMethodNotAllowed
+			return ReasonMethodNotAllowed, false
 		}
-		return ReasonOriginAllowed
+		return 0, true
 	}
 	for _, a := range c.methods {
 		if a == m { // case-sensitive, as browsers compare
-			return ReasonOriginAllowed
+			return 0, true
 		}
 	}
-	return ReasonMethodNotAllowed
+	return ReasonMethodNotAllowed, false
 }
 
 // maxEmptyElements is how many empty elements ("a,,b", a trailing ",", an
@@ -242,9 +243,9 @@ const maxEmptyElements = 16
 
 // checkHeaders walks every access-control-request-headers line once:
 // linear in its length, and a flood of commas is refused after
-// maxEmptyElements. It returns the first offending name ("" for too many
-// empty elements).
-func (c *compiled) checkHeaders(lines []string) (Reason, string) {
+// maxEmptyElements. When they are not all allowed it returns why and the
+// first offending name ("" for too many empty elements).
+func (c *compiled) checkHeaders(lines []string) (Reason, string, bool) {
 	empty := 0
 	// listed walks the allowed names as compiled (lower case, joined by
 	// ", ") in step with the requested ones.
@@ -281,12 +282,12 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 			}
 			if name == "" {
 				if empty++; empty > maxEmptyElements {
-					return ReasonHeaderInvalid, ""
+					return ReasonHeaderInvalid, "", false
 				}
 				continue
 			}
 			if all == 0 {
-				return ReasonHeaderInvalid, name
+				return ReasonHeaderInvalid, name, false
 			}
 			upper := any&tokenUpper != 0
 			if !upper { // the common case, inline: a lower-case listed name
@@ -304,11 +305,11 @@ func (c *compiled) checkHeaders(lines []string) (Reason, string) {
 				}
 			}
 			if !c.headerAllowed(name, upper) {
-				return ReasonHeaderNotAllowed, name
+				return ReasonHeaderNotAllowed, name, false
 			}
 		}
 	}
-	return ReasonOriginAllowed, ""
+	return 0, "", true
 }
 
 // skipSeparator drops a leading comma and the spaces after it.

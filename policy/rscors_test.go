@@ -211,7 +211,7 @@ var decRSDifferences = []decRSDifference{
 		why: `rs/cors's AllowedHeaders ["*"] accepts any requested bytes and echoes them; SPEC §3 denies a ` +
 			`preflight whose requested header name is not a token`,
 		applies: func(c decRSConfig, r Request) bool {
-			_, bad := (&compiled{headersAny: true}).checkHeaders(r.RequestHeaders)
+			_, bad, _ := (&compiled{headersAny: true}).checkHeaders(r.RequestHeaders)
 			return c.anyHeader && decIsPreflight(r) && bad != ""
 		},
 	},
