@@ -91,4 +91,3 @@ func buildModules(t *testing.T, dir string) map[string]string {
 	}
 	return mods
 }
-
