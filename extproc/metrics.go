@@ -3,6 +3,7 @@ package extproc
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,8 @@ import (
 // Metrics are corsproc's Prometheus metrics (SPEC §4), on a private
 // registry so that tests and several servers in one process never collide.
 // Every metric is named here; the hot path only touches pre-resolved
-// counters and observers, so counting allocates nothing.
+// counters and observers, so counting allocates nothing (but once, on a
+// policy's first denial for a reason, which creates that series).
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -32,6 +34,10 @@ type Metrics struct {
 
 	infoMu  sync.Mutex
 	infoSHA string // the sha256 label config_info has now
+
+	// seriesMu orders creating a per-policy series off the hot path
+	// against deleting the series of policies a reload dropped.
+	seriesMu sync.Mutex
 
 	errs        [numStreamErrors]prometheus.Counter
 	phaseReq    prometheus.Observer
@@ -172,26 +178,38 @@ func (m *Metrics) reloadFailed() {
 }
 
 // setCounters are the counters of one policy set, resolved when the set is
-// loaded so that the hot path does a map lookup and an atomic add.
+// loaded so that the hot path does a map lookup (by policy name) and an
+// atomic add.
 type setCounters struct {
 	m        *Metrics
 	policies map[string]*policyCounters
+	// retired is set, under m.seriesMu, once a newer set runs and the series
+	// of the policies it dropped are deleted: a stream still holding this
+	// set must not bring them back by creating a series.
+	retired bool
 }
 
 type policyCounters struct {
 	name     string
-	requests [4][3]prometheus.Counter // [Class][Outcome]; nil until first use when rare
-	denials  []prometheus.Counter     // by Reason; nil when not a denial reason
-	mismatch prometheus.Counter
+	requests [4][3]prometheus.Counter // [Class][Outcome]; nil for a pair the policy never produces
+	// denials are created on a policy's first denial for that reason, not
+	// up front: nine reasons for every policy would be most of a large
+	// set's scrape, and almost all of them zero forever.
+	denials  []atomic.Pointer[counterRef] // by Reason
+	mismatch prometheus.Counter           // report mode only
 }
 
-// forSet pre-creates the series each policy of set can produce, so that
-// dashboards show zeros instead of gaps.
+// counterRef holds a counter behind an atomic pointer.
+type counterRef struct{ prometheus.Counter }
+
+// forSet pre-creates the request series each policy of set can produce,
+// so that dashboards show zeros instead of gaps, and the mismatch series
+// of report-mode policies, whose zero is what says enforcing is safe.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
 	sc := &setCounters{m: m, policies: map[string]*policyCounters{}}
-	reasons := policy.Reasons()
+	reasons := len(policy.Reasons())
 	for _, p := range set.Policies() {
-		pc := &policyCounters{name: p.Name, denials: make([]prometheus.Counter, len(reasons))}
+		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons)}
 		req := func(c policy.Class, o policy.Outcome) {
 			pc.requests[c][o] = m.requests.WithLabelValues(p.Name, c.String(), o.String())
 		}
@@ -203,11 +221,6 @@ func (m *Metrics) forSet(set *policy.Set) *setCounters {
 			req(policy.Actual, policy.Allowed)
 			req(policy.Actual, policy.Denied)
 			req(policy.NoOrigin, policy.Skipped)
-			for _, r := range reasons {
-				if r.Denial() {
-					pc.denials[r] = m.denials.WithLabelValues(p.Name, r.String())
-				}
-			}
 			if p.Mode != nil && *p.Mode == policy.Report.String() {
 				pc.mismatch = m.mismatches.WithLabelValues(p.Name)
 			}
@@ -215,6 +228,39 @@ func (m *Metrics) forSet(set *policy.Set) *setCounters {
 		sc.policies[p.Name] = pc
 	}
 	return sc
+}
+
+// replaced retires old, the counters of the set that ran until now, and
+// deletes every series of the policies that next does not have, in every
+// vector labelled by policy, so that renaming policies does not grow the
+// scrape. The policies next keeps keep their series and counts. Counts a
+// stream still deciding with old adds to a deleted series are lost, as
+// they would be for a policy that no longer exists.
+func (m *Metrics) replaced(old, next *setCounters) {
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	old.retired = true
+	for name := range old.policies {
+		if _, kept := next.policies[name]; kept {
+			continue
+		}
+		l := prometheus.Labels{"policy": name}
+		m.requests.DeletePartialMatch(l)
+		m.denials.DeletePartialMatch(l)
+		m.mismatches.DeletePartialMatch(l)
+	}
+}
+
+// series returns the series of vec for labels, creating it unless sc is
+// retired (then nil: the count is dropped rather than bring back a series
+// of a policy that is gone). The rare path: a series not resolved up front.
+func (sc *setCounters) series(vec *prometheus.CounterVec, labels ...string) prometheus.Counter {
+	sc.m.seriesMu.Lock()
+	defer sc.m.seriesMu.Unlock()
+	if sc.retired {
+		return nil
+	}
+	return vec.WithLabelValues(labels...)
 }
 
 // decided counts one decision.
@@ -225,25 +271,32 @@ func (sc *setCounters) decided(d *policy.Decision) {
 	}
 	pc := sc.policies[d.Policy]
 	if pc == nil { // a set without this policy: cannot happen, but never panic
-		sc.m.requests.WithLabelValues(d.Policy, d.Class.String(), d.Outcome.String()).Inc()
+		if c := sc.series(sc.m.requests, d.Policy, d.Class.String(), d.Outcome.String()); c != nil {
+			c.Inc()
+		}
 		return
 	}
 	c := pc.requests[d.Class][d.Outcome]
 	if c == nil {
-		c = sc.m.requests.WithLabelValues(d.Policy, d.Class.String(), d.Outcome.String())
+		c = sc.series(sc.m.requests, d.Policy, d.Class.String(), d.Outcome.String())
+		if c == nil {
+			return
+		}
 	}
 	c.Inc()
-	if d.Outcome != policy.Denied {
+	if d.Outcome != policy.Denied || int(d.Reason) >= len(pc.denials) {
 		return
 	}
-	var dc prometheus.Counter
-	if int(d.Reason) < len(pc.denials) {
-		dc = pc.denials[d.Reason]
+	ref := pc.denials[d.Reason].Load()
+	if ref == nil {
+		dc := sc.series(sc.m.denials, d.Policy, d.Reason.String())
+		if dc == nil {
+			return
+		}
+		ref = &counterRef{dc}
+		pc.denials[d.Reason].Store(ref) // a racing first denial stores the same child
 	}
-	if dc == nil {
-		dc = sc.m.denials.WithLabelValues(d.Policy, d.Reason.String())
-	}
-	dc.Inc()
+	ref.Inc()
 }
 
 // mismatched counts a report-mode response whose CORS headers disagree.
@@ -252,5 +305,7 @@ func (sc *setCounters) mismatched(d *policy.Decision) {
 		pc.mismatch.Inc()
 		return
 	}
-	sc.m.mismatches.WithLabelValues(d.Policy).Inc()
+	if c := sc.series(sc.m.mismatches, d.Policy); c != nil {
+		c.Inc()
+	}
 }

@@ -79,7 +79,13 @@ func (p *Policies) snapshot() *snapshot { return p.cur.Load() }
 
 func (p *Policies) store(set *policy.Set, reload bool) {
 	now := time.Now()
-	p.cur.Store(&snapshot{set: set, loadedAt: now, counters: p.metrics.forSet(set)})
+	next := &snapshot{set: set, loadedAt: now, counters: p.metrics.forSet(set)}
+	// Swap first, then delete the dropped policies' series: a scrape in
+	// between may still see them, but no new stream counts on them.
+	old := p.cur.Swap(next)
+	if old != nil {
+		p.metrics.replaced(old.counters, next.counters)
+	}
 	p.metrics.loaded(set, now, reload)
 	for _, w := range set.Warnings() {
 		p.log.Warn("policy warning", "file", set.File(), "problem", w.String())
