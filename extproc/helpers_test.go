@@ -197,7 +197,8 @@ func (ts *testServer) exchange(t testing.TB, msgs ...*extprocv3.ProcessingReques
 }
 
 // lines renders a header mutation as sorted "name: value" lines, checking
-// the wire conventions on the way: raw_value only, append false.
+// the wire conventions on the way: raw_value only, overwriting with
+// append_action and not the deprecated append.
 func lines(t testing.TB, m *extprocv3.HeaderMutation) []string {
 	t.Helper()
 	var out []string
@@ -206,8 +207,8 @@ func lines(t testing.TB, m *extprocv3.HeaderMutation) []string {
 		if h.GetValue() != "" {
 			t.Errorf("header %s: value %q set; corsproc must send raw_value only", h.GetKey(), h.GetValue())
 		}
-		if o.GetAppend() == nil || o.GetAppend().GetValue() {
-			t.Errorf("header %s: append = %v, want false", h.GetKey(), o.GetAppend())
+		if o.GetAppend() != nil || o.GetAppendAction() != corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD {
+			t.Errorf("header %s: append = %v, append_action = %v; want append unset, OVERWRITE_IF_EXISTS_OR_ADD", h.GetKey(), o.GetAppend(), o.GetAppendAction())
 		}
 		out = append(out, h.GetKey()+": "+string(h.GetRawValue()))
 	}

@@ -5,7 +5,6 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/corsproc/corsproc/policy"
 )
@@ -43,7 +42,6 @@ type streamState struct {
 	imm          extprocv3.ImmediateResponse
 	status       typev3.HttpStatus
 	mode         extprocfilterv3.ProcessingMode
-	noAppend     wrapperspb.BoolValue
 	opts         [maxSet]corev3.HeaderValueOption
 	vals         [maxSet]corev3.HeaderValue
 	optPtrs      [maxSet]*corev3.HeaderValueOption
@@ -127,14 +125,25 @@ func (st *streamState) immediate(d *policy.Decision, invalid func(string)) *extp
 }
 
 // mutation fills the reused HeaderMutation: remove these names, then set
-// these headers, each overwriting (append false), values in raw_value only.
-// It returns nil when there is nothing to do. A header Envoy would refuse
-// is left out and reported to invalid.
+// these headers, each overwriting, values in raw_value only. It returns
+// nil when there is nothing to do. A header Envoy would refuse is left out
+// and reported to invalid.
+//
+// Every set is append_action OVERWRITE_IF_EXISTS_OR_ADD with the
+// deprecated append left unset, which overwrites in every Envoy: ext_proc's
+// MutationUtils::applyHeaderMutations (source/extensions/filters/http/
+// ext_proc/mutation_utils.cc; lines 168-182 on release/v1.32, as linked
+// from envoyproxy/envoy#36982, and the same statement on main in 2026)
+// reads only `append`, `PROTOBUF_GET_WRAPPED_OR_DEFAULT(sh, append,
+// false)`, so unset means overwrite, and ignores append_action; the
+// proposals to honour append_action (envoyproxy/envoy#29862, #37139,
+// #39066, unmerged) map OVERWRITE_IF_EXISTS_OR_ADD to overwrite too,
+// whatever default they give an unset append. corsproc never needs to add
+// a line: it merges vary itself and sets the whole value.
 func (st *streamState) mutation(set []policy.Header, remove []string, invalid func(string)) *extprocv3.HeaderMutation {
 	if len(set) == 0 && len(remove) == 0 {
 		return nil
 	}
-	st.noAppend.Value = false
 	out := st.optPtrs[:0]
 	for _, h := range set {
 		if !validName(h.Name) || !validValue(h.Value) || len(out) == maxSet {
@@ -143,7 +152,7 @@ func (st *streamState) mutation(set []policy.Header, remove []string, invalid fu
 		}
 		i := len(out)
 		st.vals[i] = corev3.HeaderValue{Key: h.Name, RawValue: raw(h.Value)}
-		st.opts[i] = corev3.HeaderValueOption{Header: &st.vals[i], Append: &st.noAppend}
+		st.opts[i] = corev3.HeaderValueOption{Header: &st.vals[i], AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
 		out = append(out, &st.opts[i])
 	}
 	st.mut = extprocv3.HeaderMutation{SetHeaders: out, RemoveHeaders: remove}
