@@ -31,12 +31,30 @@ func preflight(host, origin, method string, kv ...string) *extprocv3.ProcessingR
 func TestProcessorFollowsSpecDecisions(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, testPolicy, Options{})
+	for _, c := range specCases() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			got := ts.exchange(t, c.msgs...)
+			for i, w := range c.want {
+				checkReply(t, i, got[i], w)
+			}
+		})
+	}
+}
+
+// specCase is one stream of messages, as Envoy sends them for one request
+// under testPolicy, and the replies it must get.
+type specCase struct {
+	name string
+	msgs []*extprocv3.ProcessingRequest
+	want []reply
+}
+
+// specCases are the streams of [TestProcessorFollowsSpecDecisions]; they
+// seed [FuzzProcessStream] too.
+func specCases() []specCase {
 	longOrigin := "https://" + strings.Repeat("a", 2100) + ".example.com"
-	cases := []struct {
-		name string
-		msgs []*extprocv3.ProcessingRequest
-		want []reply
-	}{{
+	return []specCase{{
 		name: "an allowed preflight is answered locally with every header of the policy",
 		msgs: []*extprocv3.ProcessingRequest{preflight("api.example.com", app, "PUT",
 			"access-control-request-headers", "content-type", "access-control-request-private-network", "true")},
@@ -185,15 +203,6 @@ func TestProcessorFollowsSpecDecisions(t *testing.T) {
 				"access-control-expose-headers: x-request-id", "vary: origin"}},
 			{kind: "response_body"}, {kind: "response_trailers"}},
 	}}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			got := ts.exchange(t, c.msgs...)
-			for i, w := range c.want {
-				checkReply(t, i, got[i], w)
-			}
-		})
-	}
 }
 
 // valueOnly moves every header value from raw_value to value.
