@@ -163,31 +163,50 @@ func FuzzProcessStream(f *testing.F) {
 	f.Add(false, encodeStream(f, &extprocv3.ProcessingRequest{}))
 	f.Add(false, []byte{5, 0xff, 0xff, 0xff, 0xff, 0x0f})
 
+	fz := newFuzzTarget(f)
+	f.Fuzz(func(t *testing.T, debug bool, data []byte) {
+		fz.run(t, debug, decodeStream(data))
+	})
+}
+
+// fuzzTarget is the processor the fuzz targets drive: fuzzPolicy, with
+// and without debug headers, sharing one Metrics.
+type fuzzTarget struct {
+	m       *Metrics
+	servers map[bool]*Server
+}
+
+func newFuzzTarget(f *testing.F) *fuzzTarget {
 	m := NewMetrics()
 	path := writeFile(f, f.TempDir(), "policy.yaml", fuzzPolicy)
 	p, err := LoadPolicies(path, m, discardLogger())
 	if err != nil {
 		f.Fatal(err)
 	}
-	servers := map[bool]*Server{
+	return &fuzzTarget{m: m, servers: map[bool]*Server{
 		false: NewServer(p, m, Options{Logger: discardLogger()}),
 		true:  NewServer(p, m, Options{Logger: discardLogger(), DebugHeaders: true}),
+	}}
+}
+
+// run feeds the wire messages of one stream through Process and checks
+// it. A panic is recovered by Process and an invalid header left out by
+// its last check, so both are read from their counters.
+func (fz *fuzzTarget) run(t *testing.T, debug bool, wire [][]byte) {
+	t.Helper()
+	s := &memStream{ctx: context.Background(), wire: wire, replies: map[int][]*extprocv3.ProcessingResponse{}}
+	panics, invalid := counterValue(fz.m.errs[errPanic]), counterValue(fz.m.errs[errInvalidOutput])
+	err := fz.servers[debug].Process(s)
+	if counterValue(fz.m.errs[errPanic]) != panics {
+		t.Fatalf("the stream panicked (recovered): %v", err)
 	}
-	f.Fuzz(func(t *testing.T, debug bool, data []byte) {
-		s := &memStream{ctx: context.Background(), wire: decodeStream(data), replies: map[int][]*extprocv3.ProcessingResponse{}}
-		panics, invalid := counterValue(m.errs[errPanic]), counterValue(m.errs[errInvalidOutput])
-		err := servers[debug].Process(s)
-		if counterValue(m.errs[errPanic]) != panics {
-			t.Fatalf("the stream panicked (recovered): %v", err)
-		}
-		if counterValue(m.errs[errInvalidOutput]) != invalid {
-			t.Fatalf("the policy produced a header the last check refused")
-		}
-		if s.sendErr != nil {
-			t.Fatal(s.sendErr)
-		}
-		checkStream(t, s, err)
-	})
+	if counterValue(fz.m.errs[errInvalidOutput]) != invalid {
+		t.Fatalf("the policy produced a header the last check refused")
+	}
+	if s.sendErr != nil {
+		t.Fatal(s.sendErr)
+	}
+	checkStream(t, s, err)
 }
 
 // checkStream checks the replies of one stream against its messages.
@@ -407,4 +426,132 @@ func rfcFieldValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// headerCase is the structured input of FuzzProcessHeaders: the CORS
+// headers of one request and of the service's response to it.
+type headerCase struct {
+	host, route, origin, origin2, method, requestMethod, requestHeaders, privateNetwork string
+	allowOrigin, allowCredentials, vary, serviceHeader                                  string
+	flags                                                                               uint8
+}
+
+// The flags of a headerCase.
+const (
+	hcTwoOrigins    = 1 << iota // a second origin line, origin2
+	hcRequestMethod             // access-control-request-method is sent
+	hcValueOnly                 // values in value, not raw_value (older Envoy)
+	hcResponse                  // a response_headers message follows
+	hcObservability             // the request headers in observability mode
+)
+
+// headerCaseOf reads the seed of a SPEC table stream back into a
+// headerCase.
+func headerCaseOf(msgs []*extprocv3.ProcessingRequest) headerCase {
+	var hc headerCase
+	for _, m := range msgs {
+		for _, h := range m.GetRequestHeaders().GetHeaders().GetHeaders() {
+			v := value(h)
+			switch h.GetKey() {
+			case ":authority":
+				hc.host = v
+			case ":method":
+				hc.method = v
+			case "origin":
+				if hc.origin == "" {
+					hc.origin = v
+				} else {
+					hc.origin2, hc.flags = v, hc.flags|hcTwoOrigins
+				}
+			case "access-control-request-method":
+				hc.requestMethod, hc.flags = v, hc.flags|hcRequestMethod
+			case "access-control-request-headers":
+				hc.requestHeaders = v
+			case "access-control-request-private-network":
+				hc.privateNetwork = v
+			}
+		}
+		if a := m.GetAttributes(); a != nil {
+			hc.route = routeName(a)
+		}
+		for _, h := range m.GetResponseHeaders().GetHeaders().GetHeaders() {
+			hc.flags |= hcResponse
+			switch v := value(h); h.GetKey() {
+			case "access-control-allow-origin":
+				hc.allowOrigin = v
+			case "access-control-allow-credentials":
+				hc.allowCredentials = v
+			case "vary":
+				hc.vary = v
+			case ":status":
+			default:
+				hc.serviceHeader = h.GetKey()
+			}
+		}
+	}
+	return hc
+}
+
+// messages builds the stream hc describes, as Envoy sends it.
+func (hc headerCase) messages() []*extprocv3.ProcessingRequest {
+	kv := []string{"origin", hc.origin}
+	if hc.flags&hcTwoOrigins != 0 {
+		kv = append(kv, "origin", hc.origin2)
+	}
+	if hc.flags&hcRequestMethod != 0 {
+		kv = append(kv, "access-control-request-method", hc.requestMethod)
+	}
+	kv = append(kv, "access-control-request-headers", hc.requestHeaders, "access-control-request-private-network", hc.privateNetwork)
+	req := request(hc.method, hc.host, kv...)
+	if hc.route != "" {
+		req = withRoute(req, hc.route)
+	}
+	if hc.flags&hcValueOnly != 0 {
+		req = valueOnly(req)
+	}
+	req.ObservabilityMode = hc.flags&hcObservability != 0
+	msgs := []*extprocv3.ProcessingRequest{req}
+	if hc.flags&hcResponse != 0 {
+		msgs = append(msgs, respHeaders(":status", "200", "access-control-allow-origin", hc.allowOrigin,
+			"access-control-allow-credentials", hc.allowCredentials, "vary", hc.vary, hc.serviceHeader, "1"))
+	}
+	return msgs
+}
+
+// FuzzProcessHeaders is FuzzProcessStream with the CORS headers of a
+// request and its response as the fuzz input instead of wire bytes, so
+// that the fuzzer spends its time on what the policy judges. Each stream
+// still goes through the wire encoding, as gRPC would carry it.
+//
+//	go test -run '^$' -fuzz FuzzProcessHeaders -fuzztime 30s ./extproc
+func FuzzProcessHeaders(f *testing.F) {
+	add := func(debug bool, hc headerCase) {
+		f.Add(debug, hc.host, hc.route, hc.origin, hc.origin2, hc.method, hc.requestMethod, hc.requestHeaders,
+			hc.privateNetwork, hc.allowOrigin, hc.allowCredentials, hc.vary, hc.serviceHeader, hc.flags)
+	}
+	for _, c := range specCases() {
+		add(false, headerCaseOf(c.msgs))
+	}
+	for _, host := range []string{"wild.example.com", "open.example.com", "api.example.com"} {
+		add(true, headerCase{host: host, origin: "https://a.example.com", method: "OPTIONS", requestMethod: "PATCH",
+			requestHeaders: "x-one, authorization", privateNetwork: "true", flags: hcRequestMethod})
+		add(false, headerCase{host: host, origin: "http://localhost:8080", method: "GET", allowOrigin: "*",
+			allowCredentials: "true", vary: "accept", serviceHeader: "access-control-expose-headers", flags: hcResponse})
+	}
+
+	fz := newFuzzTarget(f)
+	f.Fuzz(func(t *testing.T, debug bool, host, route, origin, origin2, method, requestMethod, requestHeaders,
+		privateNetwork, allowOrigin, allowCredentials, vary, serviceHeader string, flags uint8) {
+		hc := headerCase{host, route, origin, origin2, method, requestMethod, requestHeaders, privateNetwork,
+			allowOrigin, allowCredentials, vary, serviceHeader, flags}
+		var wire [][]byte
+		for _, msg := range hc.messages() {
+			b, err := proto.Marshal(msg)
+			if err != nil {
+				return // a string field that is not UTF-8: gRPC cannot carry it, Envoy never sends it
+			}
+			wire = append(wire, b)
+		}
+		fz.run(t, debug, wire)
+	})
 }
