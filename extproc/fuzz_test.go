@@ -241,6 +241,9 @@ func checkStream(t *testing.T, s *memStream, err error) {
 		if want, got := phaseOf(m), replyKind(r); got != want && !(want == "request_headers" && got == "immediate") {
 			t.Fatalf("message %d (%s) got a %s reply: %v", i, want, got, r)
 		}
+		if mo := r.GetModeOverride(); mo != nil && (phaseOf(m) != "request_headers" || mo.GetRequestBodyMode() != 0 || mo.GetResponseBodyMode() != 0) {
+			t.Errorf("message %d (%s): mode_override %v; corsproc sends it only to skip the response phase", i, phaseOf(m), mo)
+		}
 		switch req := m.GetRequest().(type) {
 		case *extprocv3.ProcessingRequest_RequestHeaders:
 			st.read(req.RequestHeaders.GetHeaders().GetHeaders())
