@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,6 +284,56 @@ func TestPerPolicySeries(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCountingDuringRenamesLeavesOnlyTheRunningSet counts on whatever set
+// is running, including series created on first use, while reloads rename
+// every policy: once the counting stops, only the running set's policies
+// have series.
+func TestCountingDuringRenamesLeavesOnlyTheRunningSet(t *testing.T) {
+	t.Parallel()
+	const policies, renames, counters = 20, 6, 4
+	m := NewMetrics()
+	dir := t.TempDir()
+	path := writeFile(t, dir, "p.yaml", manyPolicies(policies, "r0-"))
+	p, err := LoadPolicies(path, m, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range counters {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snap := p.snapshot()
+				name := snap.set.Policies()[i%policies].Name
+				reason := policy.Reasons()[len(policy.Reasons())-1-i%5]
+				snap.counters.decided(&policy.Decision{Policy: name, Class: policy.Preflight, Outcome: policy.Denied, Reason: reason})
+				snap.counters.decided(&policy.Decision{Policy: name, Class: policy.Preflight, Outcome: policy.Skipped})
+				snap.counters.mismatched(&policy.Decision{Policy: name, Class: policy.Actual})
+			}
+		})
+	}
+	for r := 1; r <= renames; r++ {
+		writeFile(t, dir, "p.yaml", manyPolicies(policies, fmt.Sprintf("r%d-", r)))
+		if err := p.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	s := scrape(t, m)
+	last := fmt.Sprintf(`policy="r%d-`, renames)
+	for _, metric := range perPolicyMetrics {
+		if all, running := s.count(metric, `policy="r`), s.count(metric, last); all != running {
+			t.Errorf("%s: %d series of replaced sets' policies are left", metric, all-running)
+		}
+	}
 }
 
 // TestRenamingPoliciesDoesNotGrowTheScrape renames every policy of a large
