@@ -64,7 +64,7 @@ func TestServeMetricsMove(t *testing.T) {
 		`corsproc_denials_total{policy="trial",reason="origin_not_allowed"}`:                 1,
 		`corsproc_requests_total{class="actual",decision="allowed",policy="shop"}`:           0,
 		`corsproc_requests_total{class="no_origin",decision="skipped",policy="trial"}`:       0,
-		`corsproc_phase_duration_seconds_bucket{phase="request_headers",le="0.025"}`:         5,
+		`corsproc_phase_duration_seconds_bucket{phase="request_headers",le="0.025"}`:         -1, // exists; how many fit is speed, which a loaded machine does not promise
 		`corsproc_denials_total{policy="shop",reason="origin_too_long"}`:                     -2, // a denial series comes with the first such denial
 		`corsproc_stream_errors_total{reason="invalid_output_header"}`:                       0,
 		`corsproc_stream_errors_total{reason="recv"}`:                                        0,
