@@ -27,12 +27,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
@@ -61,14 +64,28 @@ type Route struct {
 	// URL. Only its scheme (http) and host are used; the request's :path is
 	// sent as is.
 	Upstream string
+	// ResponseHeadersToAdd is the route's (and its virtual host's)
+	// response_headers_to_add. Envoy applies it to the upstream's response
+	// and to every sendLocalReply (a later filter's 401, the router's 503,
+	// an ImmediateResponse) before the encoder chain runs, so ext_proc sees
+	// it and can overwrite it (envoy-filter-chain.md §E.3). append_action
+	// APPEND_IF_EXISTS_OR_ADD (the default) adds a line, ADD_IF_ABSENT adds
+	// one only when the header is missing, OVERWRITE_IF_EXISTS_OR_ADD
+	// replaces.
+	ResponseHeadersToAdd []*corev3.HeaderValueOption
 }
 
 // Config configures an [Envoy]. Its fields mirror the ExternalProcessor
 // filter's fields of the same names.
 //
-// Where Envoy versions differ, the stand-in is Envoy >= 1.35: a reply for
+// Where Envoy versions differ, the stand-in is Envoy >= 1.37: a reply for
 // the wrong phase, or an empty reply, gives a local 500 unless
-// FailureModeAllow, and the stream is closed as soon as no phase is left.
+// FailureModeAllow, the stream is closed as soon as no phase is left, and
+// local replies (a later filter's 401/403/429, the router's 503) go through
+// the response phase unless SkipLocalReplies asks for 1.34-1.36's
+// behaviour. The filter chain it models is Before, ext_proc (optionally in
+// a composite, OnlyWithHeader), After, router; the behaviours follow
+// shared/notes/envoy-filter-chain.md.
 //
 // Deviations from Envoy, chosen on purpose:
 //   - A request that matches no route gets a 404 (details "route_not_found")
@@ -87,6 +104,8 @@ type Route struct {
 //     client's headers are sent to the processor sorted by name (after the
 //     pseudo headers); the order of a repeated header's lines is kept.
 //   - The upstream must be plain http.
+//   - Envoy's CORS filter and other direct answers (encodeHeaders without
+//     sendLocalReply, which skip response_headers_to_add) are not modelled.
 type Config struct {
 	// Processor is the gRPC target of the ext_proc server, e.g.
 	// "127.0.0.1:9001" or "unix:///path/to.sock".
@@ -116,6 +135,43 @@ type Config struct {
 	// ResponseAttributes are sent on the first response-direction message.
 	// Supported: the request ones plus response.code.
 	ResponseAttributes []string
+	// ForwardRules is the filter's forward_rules: which headers, pseudo
+	// headers included, the processor sees, both ways
+	// (envoy-filter-chain.md §D). nil sends every header.
+	ForwardRules *extprocfilterv3.HeaderForwardingRules
+	// MutationRules is the filter's mutation_rules, checked on every header
+	// change of a CommonResponse: a refused change is skipped and counted
+	// in RejectedHeaderMutations, or, with disallow_is_error, answers a
+	// local 500 (envoy-filter-chain.md §D). nil is Envoy's default rules.
+	// The headers of an ImmediateResponse are checked by Envoy's fixed
+	// permissive rules instead, whatever these say (ext_proc.cc,
+	// ImmediateMutationChecker).
+	MutationRules *mutationrulesv3.HeaderMutationRules
+	// OnlyWithHeader, when set, puts the filter inside a composite filter
+	// whose matcher runs it only for requests that carry this request
+	// header with a value matching OnlyWithHeaderRegex (whole match; ""
+	// means ".*"). For any other request the ext_proc filter is never
+	// created: no stream, no phase, no encoder step (envoy-filter-chain.md
+	// §E.2; an absent header is no match).
+	OnlyWithHeader      string
+	OnlyWithHeaderRegex string
+	// Before and After are the filters that run before and after ext_proc
+	// in http_filters order (the router always comes last). A filter in
+	// Before that answers locally does so before ext_proc saw the request:
+	// the ext_proc filter exists all the same, so its stream starts with
+	// response_headers (envoy-filter-chain.md §A, envoy#11447). Inside a
+	// composite (OnlyWithHeader) the delegate is never created then, since
+	// the composite's decodeHeaders never ran.
+	Before, After []Filter
+	// SkipLocalReplies makes local replies (a filter's 401/403/429, the
+	// router's 503, an ext_proc error reply) skip ext_proc's response
+	// phase, as Envoy 1.34.0-1.36.x, 1.33.1+, 1.32.4+, 1.31.6+ and 1.30.10+
+	// do with the runtime guard
+	// envoy.reloadable_features.skip_ext_proc_on_local_reply on (its
+	// default). false is Envoy <= 1.33.0 and >= 1.37.0, which send local
+	// replies through the response phase like any response
+	// (envoy-filter-chain.md §A).
+	SkipLocalReplies bool
 }
 
 // Stats are counters of an [Envoy], named after the filter's statistics.
@@ -151,6 +207,12 @@ type Stats struct {
 	SpuriousMessages int64
 	// UpstreamRequests counts requests forwarded to an upstream.
 	UpstreamRequests int64
+	// BytesSent is the serialized size of every ProcessingRequest sent,
+	// the bytes corsproc receives (gRPC framing aside).
+	BytesSent int64
+	// FilterReplies counts local replies sent by [Config.Before] and
+	// [Config.After] filters.
+	FilterReplies int64
 	// LocalReplies lists the response code details of every response the
 	// stand-in made itself (route_not_found, ext_proc_error_..., or the
 	// processor's ImmediateResponse details), in order.
@@ -162,6 +224,9 @@ type Stats struct {
 type Envoy struct {
 	cfg       Config
 	mode      *extprocfilterv3.ProcessingMode
+	forward   forwardRules
+	checker   *mutationChecker
+	onlyWith  *regexp.Regexp
 	upstreams []*url.URL
 	conn      *grpc.ClientConn
 	client    extprocv3.ExternalProcessorClient
@@ -178,7 +243,7 @@ type Envoy struct {
 
 	requests, streamsStarted, msgsSent, msgsReceived, rejected atomic.Int64
 	timeouts, immediate, allowed, failed, closedByProc         atomic.Int64
-	spurious, upstreamReqs                                     atomic.Int64
+	spurious, upstreamReqs, bytesSent, filterReplies           atomic.Int64
 
 	detailsMu sync.Mutex
 	details   []string
@@ -215,7 +280,30 @@ func New(cfg Config) (*Envoy, error) {
 			return nil, fmt.Errorf("envoytest: response attribute %q not supported", a)
 		}
 	}
-	e := &Envoy{cfg: cfg, mode: mode}
+	e := &Envoy{cfg: cfg, mode: mode, checker: defaultChecker}
+	var err error
+	if e.forward, err = compileForwardRules(cfg.ForwardRules); err != nil {
+		return nil, fmt.Errorf("envoytest: %w", err)
+	}
+	if cfg.MutationRules != nil {
+		if e.checker, err = newMutationChecker(cfg.MutationRules); err != nil {
+			return nil, fmt.Errorf("envoytest: %w", err)
+		}
+	}
+	if cfg.OnlyWithHeader != "" {
+		expr := cfg.OnlyWithHeaderRegex
+		if expr == "" {
+			expr = ".*"
+		}
+		if e.onlyWith, err = compileWhole(expr); err != nil {
+			return nil, fmt.Errorf("envoytest: OnlyWithHeaderRegex: %w", err)
+		}
+	}
+	for _, f := range append(slices.Clone(cfg.Before), cfg.After...) {
+		if f.Reject == nil {
+			return nil, fmt.Errorf("envoytest: filter %q has no Reject function", f.Name)
+		}
+	}
 	for i, rt := range cfg.Routes {
 		u, err := url.Parse(rt.Upstream)
 		if err != nil || u.Scheme != "http" || u.Host == "" {
@@ -334,6 +422,8 @@ func (e *Envoy) Stats() Stats {
 		StreamsClosedByProcessor: e.closedByProc.Load(),
 		SpuriousMessages:         e.spurious.Load(),
 		UpstreamRequests:         e.upstreamReqs.Load(),
+		BytesSent:                e.bytesSent.Load(),
+		FilterReplies:            e.filterReplies.Load(),
 		LocalReplies:             details,
 	}
 }

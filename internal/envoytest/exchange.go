@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/status"
@@ -50,6 +51,9 @@ type exchange struct {
 
 	reqHeaders   headerMap
 	upstreamCode int
+	// present: the ext_proc filter exists for this request (always, unless
+	// it sits in a composite whose matcher did not match).
+	present bool
 
 	stream             *procStream
 	sentProtocolConfig bool
@@ -86,9 +90,28 @@ func (x *exchange) run() {
 	}
 	hasBody := r.ContentLength != 0
 
-	if x.mode.GetRequestHeaderMode() != modeSkip {
+	for _, f := range x.e.cfg.Before {
+		if lr := f.Reject(RequestHeaders{h}); lr != nil {
+			// ext_proc never saw the request. Outside a composite the
+			// filter exists and its encoder step still runs; a composite
+			// never matched, so it created no delegate.
+			x.present = x.e.onlyWith == nil
+			x.filterReply(lr)
+			return
+		}
+	}
+	x.present = x.e.onlyWith == nil
+	if !x.present {
+		v, ok := h.get(strings.ToLower(x.e.cfg.OnlyWithHeader))
+		x.present = ok && x.e.onlyWith.MatchString(v)
+	}
+	if !x.present {
+		x.complete = true
+	}
+
+	if x.present && x.mode.GetRequestHeaderMode() != modeSkip {
 		msg := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-			RequestHeaders: &extprocv3.HttpHeaders{Headers: h.proto(), EndOfStream: !hasBody},
+			RequestHeaders: &extprocv3.HttpHeaders{Headers: x.e.forwarded(h), EndOfStream: !hasBody},
 		}}
 		if x.exchangeMessage(phaseRequestHeaders, msg, h, nil) {
 			return
@@ -117,39 +140,113 @@ func (x *exchange) run() {
 		// Recent Envoy closes the stream as soon as no phase is left.
 		x.stopProcessing()
 	}
+	for _, f := range x.e.cfg.After {
+		if lr := f.Reject(RequestHeaders{h}); lr != nil {
+			x.filterReply(lr)
+			return
+		}
+	}
 
 	resp, fromUpstream := x.forward(body, length)
 	if resp == nil {
 		return
 	}
 	defer resp.Body.Close()
-	x.respond(resp, fromUpstream)
-}
-
-// respond runs the response phases on resp and writes the result.
-func (x *exchange) respond(resp *upstreamResponse, fromUpstream bool) {
 	var rh headerMap
 	rh.add(":status", strconv.Itoa(resp.StatusCode))
 	rh.addHTTPHeader(resp.Header)
 	if fromUpstream {
 		rh.add("x-envoy-upstream-service-time", strconv.FormatInt(resp.elapsed.Milliseconds(), 10))
+	} else {
+		x.beginLocalReply() // the router's own 503
 	}
-	method, _ := x.reqHeaders.get(":method")
-	hasBody := resp.ContentLength != 0 && method != http.MethodHead &&
-		resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified
-	x.upstreamCode = resp.StatusCode
+	x.addRouteHeaders(&rh)
+	x.respond(&rh, resp.Body, resp.ContentLength != 0)
+}
 
-	if !x.complete && x.mode.GetResponseHeaderMode() != modeSkip {
+// beginLocalReply is what sendLocalReply does to ext_proc before the
+// encoder chain runs: in the versions with skip_ext_proc_on_local_reply,
+// Filter::onLocalReply marks processing complete, so no response phase is
+// sent (envoy-filter-chain.md §A).
+func (x *exchange) beginLocalReply() {
+	if x.e.cfg.SkipLocalReplies {
+		x.stopProcessing()
+	}
+}
+
+// addRouteHeaders applies the route's response_headers_to_add, as the
+// router does on upstream headers and sendLocalReply does in
+// finalizeResponseHeaders: before the encoder chain (envoy-filter-chain.md
+// §E.3).
+func (x *exchange) addRouteHeaders(h *headerMap) {
+	if x.route < 0 {
+		return
+	}
+	for _, o := range x.e.cfg.Routes[x.route].ResponseHeadersToAdd {
+		k, v := strings.ToLower(o.GetHeader().GetKey()), o.GetHeader().GetValue()
+		if v == "" {
+			v = string(o.GetHeader().GetRawValue())
+		}
+		_, exists := h.get(k)
+		switch o.GetAppendAction() {
+		case corev3.HeaderValueOption_ADD_IF_ABSENT:
+			if !exists {
+				h.add(k, v)
+			}
+		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD:
+			h.set(k, v)
+		case corev3.HeaderValueOption_OVERWRITE_IF_EXISTS:
+			if exists {
+				h.set(k, v)
+			}
+		default: // APPEND_IF_EXISTS_OR_ADD
+			h.add(k, v)
+		}
+	}
+}
+
+// filterReply is a Before or After filter's sendLocalReply: the reply is
+// built (route headers first, then the filter's), then runs through the
+// encoder chain, ext_proc's response phase included where the Envoy
+// version sends local replies to it.
+func (x *exchange) filterReply(lr *LocalReply) {
+	x.e.filterReplies.Add(1)
+	x.e.addDetails(noSpaces(lr.Details))
+	var h headerMap
+	h.add(":status", strconv.Itoa(lr.Status))
+	x.addRouteHeaders(&h)
+	for _, kv := range lr.Headers {
+		h.set(strings.ToLower(kv[0]), kv[1])
+	}
+	if lr.Body != "" {
+		h.set("content-length", strconv.Itoa(len(lr.Body)))
+		h.set("content-type", "text/plain")
+	}
+	x.beginLocalReply()
+	x.respond(&h, strings.NewReader(lr.Body), lr.Body != "")
+}
+
+// respond runs the response phases on the response headers rh and writes
+// the result. bodyPresent says whether the response has a body.
+func (x *exchange) respond(rh *headerMap, respBody io.Reader, bodyPresent bool) {
+	method, _ := x.reqHeaders.get(":method")
+	status, _ := rh.get(":status")
+	code, _ := strconv.Atoi(status)
+	hasBody := bodyPresent && method != http.MethodHead &&
+		code != http.StatusNoContent && code != http.StatusNotModified
+	x.upstreamCode = code
+
+	if x.present && !x.complete && x.mode.GetResponseHeaderMode() != modeSkip {
 		msg := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-			ResponseHeaders: &extprocv3.HttpHeaders{Headers: rh.proto(), EndOfStream: !hasBody},
+			ResponseHeaders: &extprocv3.HttpHeaders{Headers: x.e.forwarded(rh), EndOfStream: !hasBody},
 		}}
-		if x.exchangeMessage(phaseResponseHeaders, msg, &rh, nil) {
+		if x.exchangeMessage(phaseResponseHeaders, msg, rh, nil) {
 			return
 		}
 	}
-	var body io.Reader = resp.Body
-	if hasBody && !x.complete && x.mode.GetResponseBodyMode() == modeBuffered {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, bufferLimit+1))
+	body := respBody
+	if hasBody && x.present && !x.complete && x.mode.GetResponseBodyMode() == modeBuffered {
+		data, err := io.ReadAll(io.LimitReader(respBody, bufferLimit+1))
 		if err != nil || len(data) > bufferLimit {
 			x.stopProcessing()
 			x.localReply(http.StatusInternalServerError, "response_payload_too_large")
@@ -158,7 +255,7 @@ func (x *exchange) respond(resp *upstreamResponse, fromUpstream bool) {
 		msg := &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseBody{
 			ResponseBody: &extprocv3.HttpBody{Body: data, EndOfStream: true},
 		}}
-		if x.exchangeMessage(phaseResponseBody, msg, &rh, &data) {
+		if x.exchangeMessage(phaseResponseBody, msg, rh, &data) {
 			return
 		}
 		if cl, ok := rh.get("content-length"); ok && cl != strconv.Itoa(len(data)) {
@@ -167,7 +264,7 @@ func (x *exchange) respond(resp *upstreamResponse, fromUpstream bool) {
 		body = bytes.NewReader(data)
 	}
 	x.stopProcessing()
-	x.writeResponse(&rh, body)
+	x.writeResponse(rh, body)
 }
 
 // upstreamResponse is the upstream's answer, or the router's local 503.
@@ -227,7 +324,7 @@ func (x *exchange) exchangeMessage(ph phase, msg *extprocv3.ProcessingRequest, h
 	if done || common == nil {
 		return done
 	}
-	if err := applyMutation(h, common.GetHeaderMutation(), x.rejected); err != nil {
+	if err := applyMutation(h, common.GetHeaderMutation(), x.e.checker, x.rejected); err != nil {
 		x.stopProcessing()
 		x.localReply(http.StatusInternalServerError, noSpaces(err.Error()))
 		return true
@@ -260,6 +357,7 @@ func (x *exchange) process(ph phase, msg *extprocv3.ProcessingRequest) (common *
 		}
 	}
 	x.addAttributes(ph, msg)
+	x.e.bytesSent.Add(int64(proto.Size(msg)))
 	res, timedOut := x.stream.roundTrip(msg, x.e.cfg.MessageTimeout)
 	switch {
 	case timedOut:
@@ -386,7 +484,8 @@ func (x *exchange) immediateResponse(ir *extprocv3.ImmediateResponse) {
 	}
 	var h headerMap
 	h.add(":status", strconv.Itoa(code))
-	_ = applyMutation(&h, ir.GetHeaders(), x.rejected)
+	x.addRouteHeaders(&h)
+	_ = applyMutation(&h, ir.GetHeaders(), immediateChecker, x.rejected)
 	body := ir.GetBody()
 	if len(body) > 0 {
 		h.set("content-length", strconv.Itoa(len(body)))
@@ -398,11 +497,14 @@ func (x *exchange) immediateResponse(ir *extprocv3.ImmediateResponse) {
 	x.writeResponse(&h, bytes.NewReader(body))
 }
 
-// localReply writes a response made by the stand-in itself, without a body.
+// localReply writes a response made by the stand-in itself, without a
+// body, after processing stopped: the route's response headers, no
+// response phase.
 func (x *exchange) localReply(code int, details string) {
 	x.e.addDetails(details)
 	var h headerMap
 	h.add(":status", strconv.Itoa(code))
+	x.addRouteHeaders(&h)
 	x.writeResponse(&h, nil)
 }
 

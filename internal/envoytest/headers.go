@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -132,49 +131,6 @@ func (m *headerMap) addHTTPHeader(h http.Header) {
 // gets a local 500 whatever failure_mode_allow says.
 var errMutation = errors.New("invalid header mutation")
 
-// checkResult is Envoy's MutationRules CheckResult (FAIL never happens
-// under the default rules, whose disallow_is_error is false).
-type checkResult int
-
-const (
-	checkOK checkResult = iota
-	checkIgnore
-)
-
-type checkOp int
-
-const (
-	opSet checkOp = iota
-	opAppend
-	opRemove
-)
-
-// checkMutation applies Envoy's default HeaderMutationRules (an empty
-// mutation_rules): routing headers and x-envoy-* are never changed, ":" headers
-// and host are never removed nor appended to, :status must be a number >= 200.
-func checkMutation(op checkOp, name, value string) checkResult {
-	system := strings.HasPrefix(name, ":")
-	switch {
-	case op == opRemove && (system || name == "host"):
-		return checkIgnore
-	case name == "host" || name == ":authority" || name == ":method" || name == ":scheme":
-		return checkIgnore
-	case system && op == opAppend:
-		return checkIgnore
-	case strings.HasPrefix(name, "x-envoy"):
-		return checkIgnore
-	}
-	if name == ":status" && op != opRemove {
-		code, err := strconv.ParseUint(value, 10, 32)
-		// Envoy accepts any integer >= 200; net/http cannot write a status
-		// over 999, so those are ignored too.
-		if err != nil || code < 200 || code > 999 {
-			return checkIgnore
-		}
-	}
-	return checkOK
-}
-
 // validHeaderName is Envoy's HeaderUtility::headerNameIsValid: an HTTP token,
 // or ":" followed by a token for a pseudo header.
 func validHeaderName(name string) bool {
@@ -205,12 +161,13 @@ func validHeaderValue(v string) bool {
 }
 
 // applyMutation applies mut to m as mutation_utils.cc does: size check,
-// removes first, then sets in order. A value is read from raw_value only; a
+// removes first, then sets in order, each change checked by c. A value is read from raw_value only; a
 // HeaderValue with both value and raw_value set is an error (Envoy before the
 // raw_value-only change did that, and a processor filling both is broken
 // either way). append_action is ignored. Refused changes are counted in
-// rejected. The returned error wraps errMutation.
-func applyMutation(m *headerMap, mut *extprocv3.HeaderMutation, rejected func()) error {
+// rejected and skipped, unless the rules say disallow_is_error, which makes
+// the first refused change an error. The returned error wraps errMutation.
+func applyMutation(m *headerMap, mut *extprocv3.HeaderMutation, c *mutationChecker, rejected func()) error {
 	if mut == nil {
 		return nil
 	}
@@ -224,7 +181,11 @@ func applyMutation(m *headerMap, mut *extprocv3.HeaderMutation, rejected func())
 			return fmt.Errorf("%w: invalid character in remove_headers", errMutation)
 		}
 		name = strings.ToLower(name)
-		if checkMutation(opRemove, name, "") != checkOK {
+		switch c.check(opRemove, name, "") {
+		case checkFail:
+			rejected()
+			return fmt.Errorf("%w: invalid attempt to remove %s", errMutation, name)
+		case checkIgnore:
 			rejected()
 			continue
 		}
@@ -250,7 +211,11 @@ func applyMutation(m *headerMap, mut *extprocv3.HeaderMutation, rejected func())
 		if _, exists := m.get(name); appendLine && exists {
 			op = opAppend
 		}
-		if checkMutation(op, name, value) != checkOK {
+		switch c.check(op, name, value) {
+		case checkFail:
+			rejected()
+			return fmt.Errorf("%w: invalid attempt to modify %s", errMutation, name)
+		case checkIgnore:
 			rejected()
 			continue
 		}
@@ -265,4 +230,17 @@ func applyMutation(m *headerMap, mut *extprocv3.HeaderMutation, rejected func())
 		return fmt.Errorf("%w: headers over the count or size limit after mutation", errMutation)
 	}
 	return nil
+}
+
+// forwarded renders m as Envoy sends it to the processor: values in
+// raw_value only, and only the keys the filter's forward_rules let through
+// (MutationUtils::headersToProto).
+func (e *Envoy) forwarded(m *headerMap) *corev3.HeaderMap {
+	out := &corev3.HeaderMap{Headers: make([]*corev3.HeaderValue, 0, len(m.entries))}
+	for _, en := range m.entries {
+		if e.forward.forwards(en.key) {
+			out.Headers = append(out.Headers, &corev3.HeaderValue{Key: en.key, RawValue: []byte(en.value)})
+		}
+	}
+	return out
 }

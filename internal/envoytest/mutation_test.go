@@ -81,7 +81,7 @@ func TestApplyMutationFollowsEnvoysRules(t *testing.T) {
 			t.Parallel()
 			m := mapOf(base...)
 			rejected := 0
-			err := applyMutation(m, tt.mut, func() { rejected++ })
+			err := applyMutation(m, tt.mut, defaultChecker, func() { rejected++ })
 			if (err != nil) != tt.wantErr || err != nil && !errors.Is(err, errMutation) {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
 			}
@@ -125,7 +125,7 @@ func TestApplyMutationRefusesMoreThanTheHeaderLimit(t *testing.T) {
 		set = append(set, hv(fmt.Sprintf("x-%d", i), "v"))
 	}
 	rejected := 0
-	if err := applyMutation(&headerMap{}, mutation(nil, set...), func() { rejected++ }); err == nil || rejected != 1 {
+	if err := applyMutation(&headerMap{}, mutation(nil, set...), defaultChecker, func() { rejected++ }); err == nil || rejected != 1 {
 		t.Errorf("err = %v, rejected = %d; want an error counted once", err, rejected)
 	}
 }
