@@ -229,3 +229,25 @@ func validValueFor(name, value string) bool {
 	}
 	return true
 }
+
+// ForwardsHeader reports whether an ext_proc filter with these
+// forward_rules sends the header key (lower case, pseudo-headers included)
+// to its processor, as Envoy decides it. nil rules forward everything.
+func ForwardsHeader(rules *extprocfilterv3.HeaderForwardingRules, key string) (bool, error) {
+	fr, err := compileForwardRules(rules)
+	if err != nil {
+		return false, err
+	}
+	return fr.forwards(key), nil
+}
+
+// MutationAllowed reports whether an ext_proc filter with these
+// mutation_rules applies a processor's change that sets the header name (lower
+// case) in a CommonResponse. nil rules are Envoy's defaults.
+func MutationAllowed(rules *mutationrulesv3.HeaderMutationRules, name string) (bool, error) {
+	c, err := newMutationChecker(rules)
+	if err != nil {
+		return false, err
+	}
+	return c.allowed(opSet, name), nil
+}
