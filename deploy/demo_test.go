@@ -28,8 +28,8 @@ import (
 // demoButton is one request of the demo page, as its data-* attributes
 // describe it.
 type demoButton struct {
-	Label, Method, Path, Credentials, Body, Expect string
-	Headers                                        map[string]string
+	Label, Method, Path, Credentials, Body, Expect, Status string
+	Headers                                                map[string]string
 }
 
 func demoButtons(t *testing.T) []demoButton {
@@ -45,7 +45,7 @@ func demoButtons(t *testing.T) []demoButton {
 		}
 		b := demoButton{
 			Method: attr(n, "data-method"), Path: attr(n, "data-path"), Credentials: attr(n, "data-credentials"),
-			Body: attr(n, "data-body"), Expect: attr(n, "data-expect"), Headers: map[string]string{},
+			Body: attr(n, "data-body"), Expect: attr(n, "data-expect"), Status: attr(n, "data-status"), Headers: map[string]string{},
 		}
 		if n.FirstChild != nil {
 			b.Label = n.FirstChild.Data
@@ -151,18 +151,13 @@ func startDemoGateway(t *testing.T) *demoGateway {
 	b := loadBootstrap(t, "envoy/envoy.yaml", readRepoFile(t, "envoy/envoy.yaml"))
 	clusters := clustersByName(b)
 	hcm := connectionManagers(t, listenerByName(t, b, "ingress"))[0]
-	ep := checkHTTPFilters(t, hcm)
-	cfg := envoytest.Config{
-		Processor:         ln.Addr().String(),
-		ProcessingMode:    ep.GetProcessingMode(),
-		AllowModeOverride: ep.GetAllowModeOverride(),
-		RequestAttributes: ep.GetRequestAttributes(),
-		// envoy.yaml says 200 ms; -race on a loaded 2-core machine can take
-		// longer, and a timeout here would prove nothing about CORS.
-		MessageTimeout: 5 * time.Second,
-		// envoy.yaml fails open; here a processor failure must fail the test.
-		FailureModeAllow: false,
-	}
+	cfg := standInFilters(t, hcm)
+	cfg.Processor = ln.Addr().String()
+	// envoy.yaml says 200 ms; -race on a loaded 2-core machine can take
+	// longer, and a timeout here would prove nothing about CORS.
+	cfg.MessageTimeout = 5 * time.Second
+	// envoy.yaml fails open; here a processor failure must fail the test.
+	cfg.FailureModeAllow = false
 	g := &demoGateway{Host: pageGateway(t).Host, Services: map[string]*fakeNginx{}}
 	upstreams := map[string]*httptest.Server{}
 	for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
@@ -183,7 +178,8 @@ func startDemoGateway(t *testing.T) *demoGateway {
 			if r.GetMatch().GetPrefix() == "" {
 				t.Fatalf("route %s does not match by prefix; the stand-in knows prefixes only", r.GetName())
 			}
-			cfg.Routes = append(cfg.Routes, envoytest.Route{Name: r.GetName(), PathPrefix: r.GetMatch().GetPrefix(), Upstream: srv.URL})
+			cfg.Routes = append(cfg.Routes, envoytest.Route{Name: r.GetName(), PathPrefix: r.GetMatch().GetPrefix(), Upstream: srv.URL,
+				ResponseHeadersToAdd: append(slices.Clone(r.GetResponseHeadersToAdd()), vh.GetResponseHeadersToAdd()...)})
 		}
 	}
 	g.Envoy, err = envoytest.Start(cfg)
@@ -393,6 +389,9 @@ func TestDemoPageClaimsHoldThroughEnvoyAndCorsproc(t *testing.T) {
 		t.Run(fmt.Sprintf("%s is %s, as the page claims", b.Label, b.Expect), func(t *testing.T) {
 			r := browserFetch(t, g, origin, b)
 			t.Logf("%s %s: %s %s (preflighted %v)", b.Method, b.Path, outcome(r.Allowed), r.Why, r.Preflighted)
+			if b.Status != "" && strconv.Itoa(r.Response.StatusCode) != b.Status {
+				t.Errorf("the page reads status %d, the row claims %s", r.Response.StatusCode, b.Status)
+			}
 			if got := outcome(r.Allowed); got != b.Expect {
 				why := r.Why
 				if why == "" {

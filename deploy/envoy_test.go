@@ -11,6 +11,8 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	matchingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	compositev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
@@ -24,7 +26,11 @@ import (
 	// not registered fails to decode, as it fails to load in Envoy.
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/health_check/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/corsproc/corsproc/internal/envoytest"
 )
 
 const (
@@ -221,6 +227,8 @@ func checkExtProc(t *testing.T, ep *extprocv3.ExternalProcessor) string {
 	if ep.GetObservabilityMode() {
 		t.Errorf("observability_mode is on: Envoy would ignore corsproc's answers")
 	}
+	checkForwardRules(t, ep)
+	checkMutationRules(t, ep)
 	cluster := ep.GetGrpcService().GetEnvoyGrpc().GetClusterName()
 	if cluster == "" {
 		t.Errorf("grpc_service.envoy_grpc.cluster_name is empty")
@@ -249,24 +257,106 @@ func checkGRPCCluster(t *testing.T, c *clusterv3.Cluster) {
 	}
 }
 
-// checkHTTPFilters asserts that ext_proc runs before the router, the router
-// comes last, and returns the ext_proc config.
+// checkHTTPFilters asserts that corsproc's filter (ext_proc, or a composite
+// running ext_proc) comes first, before every authentication,
+// authorization and rate-limit filter, and the router last; it returns the
+// ext_proc config.
 func checkHTTPFilters(t *testing.T, hcm *hcmv3.HttpConnectionManager) *extprocv3.ExternalProcessor {
 	t.Helper()
+	i, ep := corsprocFilter(t, hcm)
 	filters := hcm.GetHttpFilters()
 	if len(filters) == 0 || filters[len(filters)-1].GetName() != routerFilterName {
 		t.Fatalf("the last HTTP filter must be %s", routerFilterName)
 	}
-	for _, f := range filters {
-		if f.GetName() == extProcFilterName {
-			if f.GetDisabled() {
-				t.Errorf("%s is disabled", extProcFilterName)
-			}
-			return unpack(t, f.GetTypedConfig(), &extprocv3.ExternalProcessor{})
+	if i != 0 {
+		t.Errorf("corsproc's filter is HTTP filter %d, after %s: it must come first, before any authentication, authorization or rate limit, or preflights and auth errors lose their CORS headers",
+			i, filters[0].GetName())
+	}
+	if filters[i].GetDisabled() {
+		t.Errorf("corsproc's filter %s is disabled", filters[i].GetName())
+	}
+	return ep
+}
+
+// corsprocFilter finds corsproc's filter: a plain ext_proc, or a composite
+// whose matcher runs ext_proc.
+func corsprocFilter(t *testing.T, hcm *hcmv3.HttpConnectionManager) (int, *extprocv3.ExternalProcessor) {
+	t.Helper()
+	for i, f := range hcm.GetHttpFilters() {
+		a := f.GetTypedConfig()
+		if a.MessageIs(&extprocv3.ExternalProcessor{}) {
+			return i, unpack(t, a, &extprocv3.ExternalProcessor{})
+		}
+		if _, err := envoytest.FromHTTPFilter(f); err == nil {
+			return i, compositeExtProc(t, f)
 		}
 	}
-	t.Fatalf("no %s before the router", extProcFilterName)
-	return nil
+	t.Fatalf("no ext_proc filter, plain or in a composite")
+	return 0, nil
+}
+
+// compositeExtProc digs the ext_proc config out of a composite filter that
+// envoytest.FromHTTPFilter accepted.
+func compositeExtProc(t *testing.T, f *hcmv3.HttpFilter) *extprocv3.ExternalProcessor {
+	t.Helper()
+	ewm := unpack(t, f.GetTypedConfig(), &matchingv3.ExtensionWithMatcher{})
+	action := unpack(t, ewm.GetXdsMatcher().GetMatcherList().GetMatchers()[0].GetOnMatch().GetAction().GetTypedConfig(),
+		&compositev3.ExecuteFilterAction{})
+	if n := action.GetTypedConfig().GetName(); n != extProcFilterName {
+		t.Errorf("the composite runs a filter named %q; name it %s (its attributes and stats use that name)", n, extProcFilterName)
+	}
+	return unpack(t, action.GetTypedConfig().GetTypedConfig(), &extprocv3.ExternalProcessor{})
+}
+
+// The headers corsproc reads (extproc/headers.go: readRequest and
+// readUpstream, SPEC §3), and credentials it must never receive.
+var (
+	corsprocReads = []string{":method", ":authority", ":path", "origin",
+		"access-control-request-method", "access-control-request-headers", "access-control-request-private-network",
+		"vary", "access-control-allow-origin", "access-control-allow-credentials", "access-control-expose-headers"}
+	neverForwarded = []string{"cookie", "authorization", "proxy-authorization", "set-cookie",
+		"user-agent", "x-api-key", "x-forwarded-for", ":scheme", ":status"}
+	// corsprocWrites are the headers corsproc changes in a response phase.
+	corsprocWrites = []string{"access-control-allow-origin", "access-control-allow-credentials",
+		"access-control-expose-headers", "access-control-allow-methods", "vary", "content-length",
+		"x-corsproc-decision", "x-corsproc-reason"}
+	neverWritten = []string{"set-cookie", "location", "content-type", "cache-control", ":status",
+		"x-envoy-upstream-service-time", "www-authenticate"}
+)
+
+// checkForwardRules asserts that forward_rules send corsproc the headers it
+// reads and nothing it does not need, credentials above all.
+func checkForwardRules(t *testing.T, ep *extprocv3.ExternalProcessor) {
+	t.Helper()
+	if ep.GetForwardRules().GetAllowedHeaders() == nil {
+		t.Errorf("forward_rules.allowed_headers is empty: every header, cookies and authorization included, goes to corsproc")
+	}
+	for _, h := range corsprocReads {
+		if ok, err := envoytest.ForwardsHeader(ep.GetForwardRules(), h); err != nil || !ok {
+			t.Errorf("forward_rules do not send %q, which corsproc reads (%v)", h, err)
+		}
+	}
+	for _, h := range neverForwarded {
+		if ok, err := envoytest.ForwardsHeader(ep.GetForwardRules(), h); err != nil || ok {
+			t.Errorf("forward_rules send %q, which corsproc does not need (%v)", h, err)
+		}
+	}
+}
+
+// checkMutationRules asserts that mutation_rules let corsproc change its
+// own headers and nothing else.
+func checkMutationRules(t *testing.T, ep *extprocv3.ExternalProcessor) {
+	t.Helper()
+	for _, h := range corsprocWrites {
+		if ok, err := envoytest.MutationAllowed(ep.GetMutationRules(), h); err != nil || !ok {
+			t.Errorf("mutation_rules refuse %q, which corsproc sets (%v)", h, err)
+		}
+	}
+	for _, h := range neverWritten {
+		if ok, err := envoytest.MutationAllowed(ep.GetMutationRules(), h); err != nil || ok {
+			t.Errorf("mutation_rules let the processor change %q (%v)", h, err)
+		}
+	}
 }
 
 // checkRoutes asserts every route is named and goes to a defined cluster;
@@ -316,8 +406,17 @@ func policyRoutes(t *testing.T, rel string) []string {
 	return routes
 }
 
+// The demo's Envoy configurations: envoy.yaml (Envoy >= 1.36, corsproc in a
+// composite filter) and its variant for older Envoy.
+var demoEnvoyFiles = []string{"envoy/envoy.yaml", "envoy/envoy-no-composite.yaml"}
+
 func TestDemoEnvoyBootstrap(t *testing.T) {
-	const file = "envoy/envoy.yaml"
+	for _, file := range demoEnvoyFiles {
+		t.Run(file, func(t *testing.T) { checkDemoEnvoyBootstrap(t, file) })
+	}
+}
+
+func checkDemoEnvoyBootstrap(t *testing.T, file string) {
 	b := loadBootstrap(t, file, readRepoFile(t, file))
 	clusters := clustersByName(b)
 	l := listenerByName(t, b, "ingress")
@@ -357,8 +456,14 @@ func TestDemoEnvoyBootstrap(t *testing.T) {
 		}
 	})
 	var cluster string
-	t.Run("the ext_proc filter runs before the router with corsproc's settings", func(t *testing.T) {
+	t.Run("corsproc's filter runs first, with corsproc's settings", func(t *testing.T) {
 		cluster = checkExtProc(t, checkHTTPFilters(t, hcm))
+	})
+	t.Run("a real authentication stage runs after corsproc", func(t *testing.T) {
+		checkDemoAuthentication(t, hcm)
+	})
+	t.Run("every response carries vary: origin, added by Envoy", func(t *testing.T) {
+		checkVaryOrigin(t, hcm)
 	})
 	t.Run("the ext_proc cluster exists and speaks HTTP/2 with gRPC health checks", func(t *testing.T) {
 		c, ok := clusters[cluster]
