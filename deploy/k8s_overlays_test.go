@@ -74,11 +74,12 @@ var envoyGatewayProxy = pod{"envoy-gateway-system", map[string]string{
 
 func TestKubernetesEnvoyGatewayOverlay(t *testing.T) {
 	r := render(t, "k8s/overlays/envoy-gateway")
-	checkNamespaces(t, r, "default")
-	checkWorkloads(t, r)
-	checkCorsproc(t, r, envoyGatewayProxy)
 	eg := moduleDir(t, "github.com/envoyproxy/gateway")
 	crds := filepath.Join(eg, "charts", "gateway-helm", "charts", "crds", "crds")
+	checkNamespaces(t, r, "default", "envoy-gateway-system")
+	checkWorkloads(t, r)
+	checkCorsproc(t, r, envoyGatewayProxy)
+	checkEnvoyGatewayFilterOrder(t, r, crds)
 	checkAgainstCRD(t, r, "EnvoyExtensionPolicy", func(v string) *jsonschema.Schema {
 		return crdSchema(t, filepath.Join(crds, "generated", "gateway.envoyproxy.io_envoyextensionpolicies.yaml"), "gateway.envoyproxy.io", "EnvoyExtensionPolicy", v)
 	})

@@ -24,6 +24,7 @@ import (
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	kyaml "k8s.io/apimachinery/pkg/util/yaml"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -49,7 +50,7 @@ var scheme = func() *runtime.Scheme {
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme,
 		autoscalingv2.AddToScheme, networkingv1.AddToScheme,
-		egv1a1.AddToScheme, gwv1b1.AddToScheme, istionet.AddToScheme,
+		egv1a1.AddToScheme, gwv1.Install, gwv1b1.AddToScheme, istionet.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
