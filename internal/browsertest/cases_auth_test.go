@@ -1,0 +1,138 @@
+package browsertest
+
+import (
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/network"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+
+	"github.com/corsproc/corsproc/extproc"
+	"github.com/corsproc/corsproc/internal/envoytest"
+)
+
+// authGateway is the chain of envoy/envoy.yaml with authentication: the
+// corsproc server, then the Envoy stand-in with corsproc's filter first (in
+// a composite on origin), jwt_authn after it requiring "Bearer good-token",
+// the virtual host adding vary: origin, and one upstream. skip makes local
+// replies skip ext_proc, as Envoy 1.34-1.36 do.
+func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, *upstream) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(policyYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	metrics := extproc.NewMetrics()
+	p, err := extproc.LoadPolicies(path, metrics, log)
+	if err != nil {
+		t.Fatalf("corsproc refused the policy: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(gs, extproc.NewServer(p, metrics, extproc.Options{Logger: log}))
+	go func() { _ = gs.Serve(ln) }()
+	up := startUpstream(t, "api", 0, nil, false)
+	e, err := envoytest.Start(envoytest.Config{
+		Processor:         ln.Addr().String(),
+		MessageTimeout:    messageTimeout,
+		AllowModeOverride: true,
+		RequestAttributes: []string{"xds.route_name"},
+		OnlyWithHeader:    "origin",
+		After:             []envoytest.Filter{envoytest.JWTAuthn("good-token")},
+		SkipLocalReplies:  skip,
+		Routes: []envoytest.Route{{Name: "api", Upstream: up.URL(), ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
+			Header: &corev3.HeaderValue{Key: "vary", Value: "origin"}, AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
+		}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.Close()
+		gs.Stop()
+		if t.Failed() {
+			t.Logf("corsproc log:\n%s", logs)
+		}
+	})
+	return e, up
+}
+
+// Behind authentication: with corsproc first, Chromium's preflight (which
+// carries no token) is answered by corsproc, and the 401 of the filter after
+// it is readable by the page, status and body.
+func TestBehindAuthentication(t *testing.T) {
+	needBrowser(t)
+	t.Parallel()
+	const policy = `
+policies:
+  - name: api
+    allowed_origins: ["{app}"]
+    allow_headers: [authorization]
+`
+	pagePort := pageServerPort(t)
+	app := "http://" + pageHosts["{app}"] + ":" + pagePort
+	expand := func(s, apiPort string) string {
+		return strings.NewReplacer("{app}", app, "{api}", "http://"+apiHosts["{api}"]+":"+apiPort).Replace(s)
+	}
+	const withToken = `fetch("{api}/v1/me", {headers: {authorization: "Bearer good-token"}})`
+	const noToken = `fetch("{api}/v1/me")`
+
+	t.Run("Envoy >= 1.37: the 401 is readable and the preflight succeeds", func(t *testing.T) {
+		s := acquireSlot(t)
+		e, up := authGateway(t, expand(policy, ""), false)
+		api := gwPort(e.Addr())
+		tb := openPage(t, s, app, false)
+		r := tb.fetch(expand(noToken, api), false)
+		if !r.Readable || r.Status != 401 || !strings.Contains(r.Body, "Jwt is missing") {
+			t.Errorf("without a token JavaScript saw %+v, want a readable 401 \"Jwt is missing\"\n%s", r, tb.transcript())
+		}
+		r = tb.fetch(expand(withToken, api), false)
+		if !r.Readable || r.Status != 200 || !strings.Contains(r.Body, `"authorization":"Bearer good-token"`) {
+			t.Errorf("with a token JavaScript saw %+v, want the service's 200\n%s", r, tb.transcript())
+		}
+		for _, f := range tb.corsFailures(":"+api+"/", 0) {
+			if f.Cors != "" {
+				t.Errorf("CORS failure %s %s: %s", f.Method, f.URL, f.Cors)
+			}
+		}
+		st := e.Stats()
+		if st.ImmediateResponses != 1 || st.FilterReplies != 1 {
+			t.Errorf("corsproc answered %d preflights, jwt_authn refused %d requests; want 1 and 1 (%+v)", st.ImmediateResponses, st.FilterReplies, st)
+		}
+		var methods []string
+		for _, h := range up.Hits() {
+			methods = append(methods, h.String())
+		}
+		if strings.Join(methods, ",") != "GET /v1/me" {
+			t.Errorf("the service saw %v, want only the authenticated GET", methods)
+		}
+	})
+	t.Run("Envoy 1.34-1.36: the 401 skips corsproc and the browser blocks it", func(t *testing.T) {
+		s := acquireSlot(t)
+		e, _ := authGateway(t, expand(policy, ""), true)
+		api := gwPort(e.Addr())
+		tb := openPage(t, s, app, false)
+		r := tb.fetch(expand(noToken, api), false)
+		if r.Readable || !strings.HasPrefix(r.Error, "TypeError") {
+			t.Errorf("JavaScript saw %+v, want a TypeError", r)
+		}
+		found := false
+		for _, f := range tb.corsFailures(":"+api+"/", 1) {
+			found = found || f.Cors == network.CorsErrorMissingAllowOriginHeader
+		}
+		if !found {
+			t.Errorf("Chromium did not report MissingAllowOriginHeader\n%s", tb.transcript())
+		}
+	})
+}
