@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
 )
@@ -221,5 +223,54 @@ func TestDemoEnvoyFilesDifferOnlyInCorsprocsFilter(t *testing.T) {
 	}
 	if !proto.Equal(boots[0], boots[1]) {
 		t.Errorf("%s and %s differ outside corsproc's filter: keep them in step", demoEnvoyFiles[0], demoEnvoyFiles[1])
+	}
+}
+
+// envoyImageVersion reads the version out of an Envoy image reference such
+// as docker.io/envoyproxy/envoy:distroless-v1.39.1@sha256:...
+func envoyImageVersion(t *testing.T, image string) [3]int {
+	t.Helper()
+	ref, _, _ := strings.Cut(image, "@")
+	_, tag, ok := strings.Cut(ref[strings.LastIndex(ref, "/")+1:], ":")
+	var v [3]int
+	if !ok {
+		t.Fatalf("image %q has no tag", image)
+	}
+	if i := strings.LastIndex(tag, "v"); i >= 0 {
+		tag = tag[i+1:]
+	}
+	parts := strings.Split(tag, ".")
+	if len(parts) != 3 {
+		t.Fatalf("image %q: tag %q is not vMAJOR.MINOR.PATCH", image, tag)
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("image %q: tag %q is not vMAJOR.MINOR.PATCH", image, tag)
+		}
+		v[i] = n
+	}
+	return v
+}
+
+// TestShippedEnvoyDeliversLocalRepliesToCorsproc pins the Envoy images of
+// the demo and the plain-Envoy overlay to versions where envoy.yaml works
+// as documented: the composite filter runs ext_proc (>= 1.36.0) and local
+// replies of later filters reach ext_proc's response phase (>= 1.37.0;
+// 1.34.0-1.36.x skip them, envoy-filter-chain.md §A).
+func TestShippedEnvoyDeliversLocalRepliesToCorsproc(t *testing.T) {
+	project, err := loadCompose(t, repoPath(composeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]string{"docker-compose.yaml envoy": project.Services["envoy"].Image}
+	r := render(t, "k8s/overlays/plain-envoy")
+	d := mustFind[*appsv1.Deployment](t, r, corsprocNS, "envoy")
+	images["k8s plain-envoy Deployment"] = d.Spec.Template.Spec.Containers[0].Image
+	for where, image := range images {
+		v := envoyImageVersion(t, image)
+		if v[0] < 1 || (v[0] == 1 && v[1] < 37) {
+			t.Errorf("%s runs Envoy %d.%d.%d: before 1.37.0 a 401/403/429 from a filter after corsproc skips corsproc and goes out without CORS headers", where, v[0], v[1], v[2])
+		}
 	}
 }
