@@ -7,8 +7,15 @@
 // (lockstep phases, message timeout, failure_mode_allow, mode_override,
 // header mutation rules, immediate responses), forwards the possibly mutated
 // request to the route's upstream and returns the possibly mutated response.
-// The behaviours it follows are listed in shared/notes/envoy-extproc.md; where
-// it knowingly differs from Envoy, the doc comment of [Config] says so.
+// Around the filter it models the chain: filters before and after it that
+// answer locally (jwt_authn, rbac, local_ratelimit), local replies through
+// the response phase or not as per Envoy version, forward_rules and
+// mutation_rules, a composite filter that creates ext_proc only when a
+// request header matches, and route response_headers_to_add.
+// The behaviours it follows are listed in shared/notes/envoy-extproc.md and
+// shared/notes/envoy-filter-chain.md; where it knowingly differs from Envoy,
+// the doc comment of [Config] says so. [FromHTTPFilter] configures it from a
+// shipped filter entry.
 //
 // Typical use:
 //
