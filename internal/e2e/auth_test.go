@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -21,11 +23,17 @@ import (
 // authentication, then the router; the virtual host adds vary: origin.
 const goodToken = "good-token"
 
+// authTimeout bounds each ext_proc round trip and each request of these
+// tests: they are about what reaches the browser, and a loaded machine
+// running -race must not turn a slow round trip into a 504.
+const authTimeout = 10 * time.Second
+
 func exact(s string) *matcherv3.StringMatcher {
 	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s}}
 }
 
 func shippedFilter(c *envoytest.Config) {
+	c.MessageTimeout = authTimeout
 	c.OnlyWithHeader = "origin"
 	c.ForwardRules = &extprocfilterv3.HeaderForwardingRules{
 		AllowedHeaders: &matcherv3.ListStringMatcher{Patterns: []*matcherv3.StringMatcher{
@@ -48,7 +56,9 @@ func shippedFilter(c *envoytest.Config) {
 // authCall sends a request and returns the response with its body.
 func authCall(t *testing.T, e *envoytest.Envoy, method, path string, kv ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.URL()+path, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*authTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, e.URL()+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +120,7 @@ func TestAuthenticationAfterCorsproc(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				up := startUpstream(t)
 				e := startEnvoy(t, p.grpcAddr, up, func(c *envoytest.Config) {
+					c.MessageTimeout = authTimeout
 					if shipped {
 						shippedFilter(c)
 					}
