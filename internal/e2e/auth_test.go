@@ -2,18 +2,33 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/types/known/wrapperspb"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/goccy/go-yaml"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	// The typed_config types of envoy.yaml: an unregistered one does not
+	// decode, as it would not load in Envoy.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
 )
@@ -28,28 +43,64 @@ const goodToken = "good-token"
 // running -race must not turn a slow round trip into a 504.
 const authTimeout = 10 * time.Second
 
-func exact(s string) *matcherv3.StringMatcher {
-	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: s}}
-}
+// shipped is envoy/envoy.yaml's corsproc filter, as Envoy loads it, and its
+// virtual host's response_headers_to_add.
+var shipped = sync.OnceValues(func() (envoytest.Config, error) {
+	_, here, _, _ := runtime.Caller(0)
+	file := filepath.Join(filepath.Dir(here), "..", "..", "envoy", "envoy.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return envoytest.Config{}, err
+	}
+	j, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return envoytest.Config{}, fmt.Errorf("%s: %w", file, err)
+	}
+	b := &bootstrapv3.Bootstrap{}
+	if err := protojson.Unmarshal(j, b); err != nil {
+		return envoytest.Config{}, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, l := range b.GetStaticResources().GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				hcm := &hcmv3.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(hcm) != nil || len(hcm.GetHttpFilters()) == 0 {
+					continue
+				}
+				cfg, err := envoytest.FromHTTPFilter(hcm.GetHttpFilters()[0])
+				if err != nil {
+					return cfg, fmt.Errorf("%s: the first HTTP filter: %w", file, err)
+				}
+				vhs := hcm.GetRouteConfig().GetVirtualHosts()
+				if len(vhs) != 1 {
+					return cfg, fmt.Errorf("%s: %d virtual hosts, want 1", file, len(vhs))
+				}
+				cfg.Routes = []envoytest.Route{{ResponseHeadersToAdd: vhs[0].GetResponseHeadersToAdd()}}
+				return cfg, nil
+			}
+		}
+	}
+	return envoytest.Config{}, fmt.Errorf("%s: no HTTP connection manager", file)
+})
 
-func shippedFilter(c *envoytest.Config) {
-	c.MessageTimeout = authTimeout
-	c.OnlyWithHeader = "origin"
-	c.ForwardRules = &extprocfilterv3.HeaderForwardingRules{
-		AllowedHeaders: &matcherv3.ListStringMatcher{Patterns: []*matcherv3.StringMatcher{
-			exact(":method"), exact(":authority"), exact(":path"), exact("host"), exact("origin"), exact("vary"),
-			{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "access-control-"}},
-		}},
-		DisallowedHeaders: &matcherv3.ListStringMatcher{Patterns: []*matcherv3.StringMatcher{exact("cookie"), exact("authorization")}},
+// shippedFilter gives c envoy.yaml's corsproc filter and route headers,
+// with a roomy message timeout and failure_mode_allow off, so that a
+// processor failure shows.
+func shippedFilter(t *testing.T, c *envoytest.Config) {
+	t.Helper()
+	s, err := shipped()
+	if err != nil {
+		t.Fatal(err)
 	}
-	c.MutationRules = &mutationrulesv3.HeaderMutationRules{
-		DisallowAll:     wrapperspb.Bool(true),
-		AllowExpression: &matcherv3.RegexMatcher{Regex: "access-control-.*|vary|content-length|x-corsproc-.*"},
+	if s.OnlyWithHeader != "origin" || s.ForwardRules == nil || s.MutationRules == nil {
+		t.Fatalf("envoy.yaml's corsproc filter lost its composite or rules: %+v", s)
 	}
+	c.OnlyWithHeader, c.OnlyWithHeaderRegex = s.OnlyWithHeader, s.OnlyWithHeaderRegex
+	c.ForwardRules, c.MutationRules = s.ForwardRules, s.MutationRules
+	c.ProcessingMode, c.AllowModeOverride, c.RequestAttributes = s.ProcessingMode, s.AllowModeOverride, s.RequestAttributes
+	c.MessageTimeout, c.FailureModeAllow = authTimeout, false
 	for i := range c.Routes {
-		c.Routes[i].ResponseHeadersToAdd = []*corev3.HeaderValueOption{{
-			Header: &corev3.HeaderValue{Key: "vary", Value: "origin"}, AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
-		}}
+		c.Routes[i].ResponseHeadersToAdd = s.Routes[0].ResponseHeadersToAdd
 	}
 }
 
@@ -115,14 +166,14 @@ func TestAuthenticationAfterCorsproc(t *testing.T) {
 		for _, shipped := range []bool{true, false} {
 			name := g.name + ", plain ext_proc"
 			if shipped {
-				name = g.name + ", shipped filter (composite, forward and mutation rules)"
+				name = g.name + ", envoy.yaml's filter (composite, forward and mutation rules)"
 			}
 			t.Run(name, func(t *testing.T) {
 				up := startUpstream(t)
 				e := startEnvoy(t, p.grpcAddr, up, func(c *envoytest.Config) {
 					c.MessageTimeout = authTimeout
 					if shipped {
-						shippedFilter(c)
+						shippedFilter(t, c)
 					}
 					g.edit(c)
 				})
@@ -177,7 +228,7 @@ func TestAuthenticationAfterCorsproc(t *testing.T) {
 	t.Run("local_ratelimit's 429 carries CORS headers", func(t *testing.T) {
 		up := startUpstream(t)
 		e := startEnvoy(t, p.grpcAddr, up, func(c *envoytest.Config) {
-			shippedFilter(c)
+			shippedFilter(t, c)
 			c.After = []envoytest.Filter{envoytest.LocalRateLimit(1)}
 		})
 		first, _ := authCall(t, e, "GET", "/v1/limited", "Origin", app)
@@ -191,7 +242,7 @@ func TestAuthenticationAfterCorsproc(t *testing.T) {
 	t.Run("Envoy 1.34-1.36 (skip_ext_proc_on_local_reply) send the 401 without CORS headers", func(t *testing.T) {
 		up := startUpstream(t)
 		e := startEnvoy(t, p.grpcAddr, up, func(c *envoytest.Config) {
-			shippedFilter(c)
+			shippedFilter(t, c)
 			c.After = []envoytest.Filter{envoytest.JWTAuthn(goodToken)}
 			c.SkipLocalReplies = true
 		})
