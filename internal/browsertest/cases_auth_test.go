@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 
@@ -18,10 +17,11 @@ import (
 )
 
 // authGateway is the chain of envoy/envoy.yaml with authentication: the
-// corsproc server, then the Envoy stand-in with corsproc's filter first (in
-// a composite on origin), jwt_authn after it requiring "Bearer good-token",
-// the virtual host adding vary: origin, and one upstream. skip makes local
-// replies skip ext_proc, as Envoy 1.34-1.36 do.
+// corsproc server, then the Envoy stand-in with envoy.yaml's corsproc filter
+// first (in a composite on origin, its forward and mutation rules),
+// jwt_authn after it requiring "Bearer good-token", envoy.yaml's virtual
+// host headers (vary: origin), and one upstream. skip makes local replies
+// skip ext_proc, as Envoy 1.34-1.36 do.
 func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, *upstream) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "policy.yaml")
@@ -43,18 +43,20 @@ func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, 
 	extprocv3.RegisterExternalProcessorServer(gs, extproc.NewServer(p, metrics, extproc.Options{Logger: log}))
 	go func() { _ = gs.Serve(ln) }()
 	up := startUpstream(t, "api", 0, nil, false)
-	e, err := envoytest.Start(envoytest.Config{
-		Processor:         ln.Addr().String(),
-		MessageTimeout:    messageTimeout,
-		AllowModeOverride: true,
-		RequestAttributes: []string{"xds.route_name"},
-		OnlyWithHeader:    "origin",
-		After:             []envoytest.Filter{envoytest.JWTAuthn("good-token")},
-		SkipLocalReplies:  skip,
-		Routes: []envoytest.Route{{Name: "api", Upstream: up.URL(), ResponseHeadersToAdd: []*corev3.HeaderValueOption{{
-			Header: &corev3.HeaderValue{Key: "vary", Value: "origin"}, AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
-		}}}},
-	})
+	cfg, err := envoytest.FromBootstrapFile(filepath.Join("..", "..", "envoy", "envoy.yaml"), "ingress")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OnlyWithHeader != "origin" {
+		t.Fatalf("envoy.yaml's corsproc filter is not in a composite on origin: %+v", cfg)
+	}
+	cfg.Processor = ln.Addr().String()
+	cfg.MessageTimeout = messageTimeout
+	cfg.FailureModeAllow = false // a processor failure must show
+	cfg.After = []envoytest.Filter{envoytest.JWTAuthn("good-token")}
+	cfg.SkipLocalReplies = skip
+	cfg.Routes = []envoytest.Route{{Name: "api", Upstream: up.URL(), ResponseHeadersToAdd: cfg.Routes[0].ResponseHeadersToAdd}}
+	e, err := envoytest.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +109,9 @@ policies:
 			}
 		}
 		st := e.Stats()
+		if st.RejectedHeaderMutations+st.MessageTimeouts+st.StreamsFailed+st.SpuriousMessages != 0 {
+			t.Errorf("the stand-in saw processor failures: %+v", st)
+		}
 		if st.ImmediateResponses != 1 || st.FilterReplies != 1 {
 			t.Errorf("corsproc answered %d preflights, jwt_authn refused %d requests; want 1 and 1 (%+v)", st.ImmediateResponses, st.FilterReplies, st)
 		}

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -13,22 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"github.com/goccy/go-yaml"
-	"google.golang.org/protobuf/encoding/protojson"
-
-	// The typed_config types of envoy.yaml: an unregistered one does not
-	// decode, as it would not load in Envoy.
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	_ "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
 )
@@ -43,44 +25,11 @@ const goodToken = "good-token"
 // running -race must not turn a slow round trip into a 504.
 const authTimeout = 10 * time.Second
 
-// shipped is envoy/envoy.yaml's corsproc filter, as Envoy loads it, and its
-// virtual host's response_headers_to_add.
+// shipped is envoy/envoy.yaml's corsproc filter and routes, as Envoy
+// loads them.
 var shipped = sync.OnceValues(func() (envoytest.Config, error) {
 	_, here, _, _ := runtime.Caller(0)
-	file := filepath.Join(filepath.Dir(here), "..", "..", "envoy", "envoy.yaml")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return envoytest.Config{}, err
-	}
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return envoytest.Config{}, fmt.Errorf("%s: %w", file, err)
-	}
-	b := &bootstrapv3.Bootstrap{}
-	if err := protojson.Unmarshal(j, b); err != nil {
-		return envoytest.Config{}, fmt.Errorf("%s: %w", file, err)
-	}
-	for _, l := range b.GetStaticResources().GetListeners() {
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				hcm := &hcmv3.HttpConnectionManager{}
-				if f.GetTypedConfig().UnmarshalTo(hcm) != nil || len(hcm.GetHttpFilters()) == 0 {
-					continue
-				}
-				cfg, err := envoytest.FromHTTPFilter(hcm.GetHttpFilters()[0])
-				if err != nil {
-					return cfg, fmt.Errorf("%s: the first HTTP filter: %w", file, err)
-				}
-				vhs := hcm.GetRouteConfig().GetVirtualHosts()
-				if len(vhs) != 1 {
-					return cfg, fmt.Errorf("%s: %d virtual hosts, want 1", file, len(vhs))
-				}
-				cfg.Routes = []envoytest.Route{{ResponseHeadersToAdd: vhs[0].GetResponseHeadersToAdd()}}
-				return cfg, nil
-			}
-		}
-	}
-	return envoytest.Config{}, fmt.Errorf("%s: no HTTP connection manager", file)
+	return envoytest.FromBootstrapFile(filepath.Join(filepath.Dir(here), "..", "..", "envoy", "envoy.yaml"), "ingress")
 })
 
 // shippedFilter gives c envoy.yaml's corsproc filter and route headers,
