@@ -1,67 +1,25 @@
 package deploy
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/corsproc/corsproc/internal/runner"
 )
 
-// cliFlags are the flag names package main in cmd/corsproc defines, read
-// from its source: every fs.String/Bool/Duration/Int/Var... call whose name
-// argument is a string literal.
+// cliFlags are the flag names of `corsproc serve`, from the runner's
+// Config: the one place they are declared.
 func cliFlags(t *testing.T) map[string]bool {
 	t.Helper()
-	files, err := filepath.Glob(repoPath("cmd/corsproc/*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := runner.Defaults()
 	flags := map[string]bool{}
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ast.Inspect(af, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			var nameArg int
-			switch sel.Sel.Name {
-			case "String", "Bool", "Duration", "Int", "Int64", "Uint", "Float64", "Func", "BoolFunc":
-				nameArg = 0
-			case "StringVar", "BoolVar", "DurationVar", "IntVar", "Int64Var", "UintVar", "Float64Var", "Var", "TextVar":
-				nameArg = 1
-			default:
-				return true
-			}
-			if len(call.Args) <= nameArg {
-				return true
-			}
-			if lit, ok := call.Args[nameArg].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if name, err := strconv.Unquote(lit.Value); err == nil {
-					flags[name] = true
-				}
-			}
-			return true
-		})
+	for _, f := range cfg.Flags() {
+		flags[f.Name] = true
 	}
 	if !flags["config"] || !flags["grpc-addr"] {
-		t.Fatalf("found flags %v in cmd/corsproc, not even --config and --grpc-addr: has the CLI moved?", flags)
+		t.Fatalf("found flags %v, not even --config and --grpc-addr: has the CLI moved?", flags)
 	}
 	return flags
 }

@@ -20,9 +20,9 @@ type AdminOptions struct {
 	// DebugHeaders makes /explain decide as the processor does with
 	// --debug-headers.
 	DebugHeaders bool
-	// Draining reports whether the server is shutting down, which makes
-	// /readyz fail; nil means never.
-	Draining func() bool
+	// Readyz answers /readyz once a policy is loaded: the server's health,
+	// which fails while it drains. nil means ready whenever a policy is.
+	Readyz http.Handler
 }
 
 // NewAdminHandler serves the admin endpoints: /metrics, /healthz (alive),
@@ -61,12 +61,12 @@ func (a *admin) index(w http.ResponseWriter, _ *http.Request) {
 	text(w, http.StatusOK, body)
 }
 
-func (a *admin) readyz(w http.ResponseWriter, _ *http.Request) {
+func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case a.p.snapshot() == nil:
 		text(w, http.StatusServiceUnavailable, "no policy loaded")
-	case a.o.Draining != nil && a.o.Draining():
-		text(w, http.StatusServiceUnavailable, "draining")
+	case a.o.Readyz != nil:
+		a.o.Readyz.ServeHTTP(w, r)
 	default:
 		text(w, http.StatusOK, "ready")
 	}

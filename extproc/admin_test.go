@@ -20,7 +20,16 @@ func TestAdminHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	var draining atomic.Bool
-	srv := httptest.NewServer(NewAdminHandler(p, m, AdminOptions{DebugHeaders: true, Draining: draining.Load}))
+	// The server's health answers /readyz once a policy is loaded; this one
+	// fails while draining, as the runner's does.
+	readyz := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			text(w, http.StatusServiceUnavailable, "draining")
+			return
+		}
+		text(w, http.StatusOK, "ready")
+	})
+	srv := httptest.NewServer(NewAdminHandler(p, m, AdminOptions{DebugHeaders: true, Readyz: readyz}))
 	t.Cleanup(srv.Close)
 	get := func(t *testing.T, path string) (int, string) {
 		t.Helper()

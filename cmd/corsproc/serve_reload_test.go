@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // reloadWithin is how fast the SPEC wants a changed policy file running.
@@ -103,7 +105,7 @@ func TestServeReloadsAChangedPolicyFile(t *testing.T) {
 			for round, origin := range []string{"https://new.example.com", "https://newer.example.com"} {
 				c.change(t, dir, policyAllowing(origin))
 				start := time.Now()
-				waitUntil(t, "the new policy to run", reloadWithin, func() bool { return s.configSHA(t) != before })
+				testutil.WaitUntil(t, "the new policy to run", func() bool { return s.configSHA(t) != before })
 				t.Logf("round %d reloaded in %v", round, time.Since(start))
 				before = s.configSHA(t)
 				if got := preflightReply(t, conn, "api.example.com", origin); got != 204 {
@@ -149,7 +151,7 @@ func TestServeKeepsThePolicyWhenTheNewFileIsInvalid(t *testing.T) {
 	conn := s.conn(t)
 	running := s.configSHA(t)
 	writePolicy(t, dir, "policy.yaml", "policies:\n  - name: broken\n    allowed_origins: [\"https://x.example.com/\"]\n    bogus_key: 1\n")
-	waitUntil(t, "the failure to be counted", reloadWithin, func() bool {
+	testutil.WaitUntil(t, "the failure to be counted", func() bool {
 		return s.metric(t, `corsproc_config_reloads_total{result="failure"}`) == 1
 	})
 	if got := s.configSHA(t); got != running {
@@ -172,7 +174,7 @@ func TestServeKeepsThePolicyWhenTheNewFileIsInvalid(t *testing.T) {
 	}
 
 	writePolicy(t, dir, "policy.yaml", policyAllowing("https://fixed.example.com"))
-	waitUntil(t, "the fixed file to run", reloadWithin, func() bool { return s.configSHA(t) != running })
+	testutil.WaitUntil(t, "the fixed file to run", func() bool { return s.configSHA(t) != running })
 	if got := preflightReply(t, conn, "api.example.com", "https://fixed.example.com"); got != 204 {
 		t.Errorf("the fixed policy does not decide: %d", got)
 	}
@@ -198,7 +200,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	path := writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 	s := startServe(t, nil, "--config", path)
 	s.signal(syscall.SIGHUP)
-	waitUntil(t, "SIGHUP to reload", reloadWithin, func() bool {
+	testutil.WaitUntil(t, "SIGHUP to reload", func() bool {
 		return s.metric(t, `corsproc_config_reloads_total{result="success"}`) == 1
 	})
 	if !strings.Contains(s.stderr.String(), "SIGHUP") {
@@ -210,7 +212,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	// first, the failure is counted and the old policy stays.
 	writePolicy(t, dir, "policy.yaml", "policies: [")
 	s.signal(syscall.SIGHUP)
-	waitUntil(t, "the failure to be counted", reloadWithin, func() bool {
+	testutil.WaitUntil(t, "the failure to be counted", func() bool {
 		return s.metric(t, `corsproc_config_reloads_total{result="failure"}`) >= 1
 	})
 	if got := s.configSHA(t); got != running {

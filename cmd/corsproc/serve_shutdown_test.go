@@ -12,6 +12,8 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // openStream starts an Envoy-like stream and completes its request phase
@@ -75,15 +77,15 @@ func errString(err error) string {
 func TestServeDrainsGracefullyOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	// The lameduck is long enough for the checks made during it on a
-	// loaded machine under -race; the grace far longer, so that an exit
-	// well before it shows GracefulStop ending with the last stream.
-	s := startServe(t, nil, "--shutdown-grace", "10s", "--lameduck", "2s")
+	// loaded machine under -race; the grace far longer than any test waits,
+	// so that an exit at all shows GracefulStop ending with the last stream.
+	s := startServe(t, nil, "--shutdown-grace", "1h", "--lameduck", testutil.Lameduck().String())
 	c := s.conn(t)
 	inFlight := openStream(t, c)
 
 	s.signal(syscall.SIGTERM)
 	signalled := time.Now()
-	waitUntil(t, "health to report NOT_SERVING", time.Second, func() bool {
+	testutil.WaitUntil(t, "health to report NOT_SERVING", func() bool {
 		st, err := healthStatus(t, c, "")
 		return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING
 	})
@@ -98,7 +100,7 @@ func TestServeDrainsGracefullyOnSIGTERM(t *testing.T) {
 	}
 
 	// GracefulStop closes the listener first; from then on it waits for us.
-	waitUntil(t, "GracefulStop to close the listener", 5*time.Second, func() bool {
+	testutil.WaitUntil(t, "GracefulStop to close the listener", func() bool {
 		conn, err := net.DialTimeout("tcp", s.grpcAddr, time.Second)
 		if err != nil {
 			return true
@@ -113,12 +115,10 @@ func TestServeDrainsGracefullyOnSIGTERM(t *testing.T) {
 	if acao != "http://localhost:3000" {
 		t.Errorf("the stream in flight got access-control-allow-origin %q", acao)
 	}
-	if code := s.wait(t, 3*time.Second); code != 0 {
+	if code := s.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	if d := time.Since(signalled); d > 8*time.Second {
-		t.Errorf("shutdown took %v: GracefulStop should end when the last stream does", d)
-	}
+	t.Logf("shutdown took %v with a 1h grace: GracefulStop ended with the last stream", time.Since(signalled))
 }
 
 // TestServeStopsStreamsLeftOpenPastTheGrace checks the bound: a stream that
@@ -129,11 +129,13 @@ func TestServeStopsStreamsLeftOpenPastTheGrace(t *testing.T) {
 	stuck := openStream(t, s.conn(t))
 	s.signal(syscall.SIGTERM)
 	start := time.Now()
-	if code := s.wait(t, 5*time.Second); code != 0 {
+	if code := s.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	if d := time.Since(start); d < 900*time.Millisecond || d > 3*time.Second {
-		t.Errorf("exited %v after SIGTERM, want about the 1s grace", d)
+	// Never before the grace is over: the stream was cut by the bound,
+	// not by anything else. (How long after is up to the machine's load.)
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("exited %v after SIGTERM, before the 1s grace was over", d)
 	}
 	if _, err := stuck.Recv(); err == nil {
 		t.Errorf("the stuck stream got a reply instead of being closed")
@@ -144,18 +146,17 @@ func TestServeStopsStreamsLeftOpenPastTheGrace(t *testing.T) {
 // second SIGINT skips the rest of the drain.
 func TestServeStopsAtOnceOnASecondSignal(t *testing.T) {
 	t.Parallel()
-	s := startServe(t, nil, "--shutdown-grace", "30s", "--lameduck", "10s")
+	// Both far longer than any test waits: exiting at all is skipping them.
+	s := startServe(t, nil, "--shutdown-grace", "2h", "--lameduck", "1h")
 	openStream(t, s.conn(t))
 	start := time.Now()
 	s.signal(syscall.SIGTERM)
 	time.Sleep(100 * time.Millisecond)
 	s.signal(syscall.SIGINT)
-	if code := s.wait(t, 5*time.Second); code != 0 {
+	if code := s.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("exited %v after the second signal", d)
-	}
+	t.Logf("exited %v after the second signal", time.Since(start))
 }
 
 // TestServeShutsDownWhenTheContextEnds checks the path main takes: its
@@ -165,7 +166,7 @@ func TestServeShutsDownWhenTheContextEnds(t *testing.T) {
 	s := startServe(t, nil, "--shutdown-grace", "1s", "--lameduck", "0s")
 	c := s.conn(t)
 	s.cancel()
-	if code := s.wait(t, 5*time.Second); code != 0 {
+	if code := s.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
 	if _, err := healthStatus(t, c, ""); err == nil {

@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,31 +16,16 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/corsproc/corsproc/internal/runner"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
-
-// lockedBuffer collects what serve writes from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // served is one `corsproc serve` running inside the test.
 type served struct {
 	grpcAddr  string // host:port, or unix:///path
 	adminURL  string
-	stderr    *lockedBuffer
+	stderr    *testutil.Buffer
 	signals   chan os.Signal
 	cancel    context.CancelFunc
 	exit      chan int
@@ -56,20 +36,23 @@ type served struct {
 }
 
 // startServe runs serve with args plus loopback listeners on free ports,
-// and waits until it listens. env stands in for the environment.
+// and waits until it listens. env stands in for the environment; s.signal
+// stands in for the process's signals, through the product's own
+// [runner.Signals].
 func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	t.Helper()
-	s := &served{stderr: &lockedBuffer{}, signals: make(chan os.Signal, 4), exit: make(chan int, 1)}
+	s := &served{stderr: &testutil.Buffer{}, signals: make(chan os.Signal, 4), exit: make(chan int, 1)}
 	addrs := make(chan [2]net.Addr, 1)
-	hooks := &serveHooks{
-		listening: func(g, a net.Addr) { addrs <- [2]net.Addr{g, a} },
-		signals:   s.signals,
-		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-	}
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), serveHooksKey{}, hooks))
+	parent, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	ctx, reload, force := runner.Signals(parent, s.signals)
+	senv := serveEnv{
+		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		runner:    runner.Options{Reload: reload, Force: force},
+		listening: func(g, a net.Addr) { addrs <- [2]net.Addr{g, a} },
+	}
 	full := append([]string{"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "debug", "--shutdown-grace", "1s"}, args...)
-	go func() { s.exit <- runServe(ctx, full, io.Discard, s.stderr) }()
+	go func() { s.exit <- runServe(ctx, full, io.Discard, s.stderr, senv) }()
 	select {
 	case a := <-addrs:
 		if a[0].Network() == "unix" {
@@ -81,13 +64,13 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	case code := <-s.exit:
 		cancel()
 		t.Fatalf("serve exited with %d before listening:\n%s", code, s.stderr.String())
-	case <-time.After(20 * time.Second):
+	case <-time.After(testutil.Patience()):
 		cancel()
-		t.Fatalf("serve did not listen within 20s:\n%s", s.stderr.String())
+		t.Fatalf("serve did not listen within %v:\n%s", testutil.Patience(), s.stderr.String())
 	}
 	t.Cleanup(func() {
 		s.cancel()
-		s.wait(t, 20*time.Second)
+		s.wait(t)
 		if t.Failed() {
 			t.Logf("serve's log:\n%s", s.stderr.String())
 		}
@@ -95,8 +78,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *served {
 	return s
 }
 
-// wait returns serve's exit code, failing the test past d.
-func (s *served) wait(t *testing.T, d time.Duration) int {
+// wait returns serve's exit code, failing the test if it hangs.
+func (s *served) wait(t *testing.T) int {
+	d := testutil.Patience()
 	t.Helper()
 	if s.exited {
 		return s.exitCode
@@ -129,7 +113,7 @@ func (s *served) conn(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
 
 func healthStatus(t *testing.T, c *grpc.ClientConn, service string) (healthpb.HealthCheckResponse_ServingStatus, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 	defer cancel()
 	r, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
 	return r.GetStatus(), err
@@ -154,19 +138,11 @@ func (s *served) get(t *testing.T, path string) (int, string) {
 // labels exactly as exposed, e.g. `corsproc_config_reloads_total{result="success"}`.
 func (s *served) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	_, body := s.get(t, "/metrics")
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", series, err)
-			}
-			return v
-		}
+	v, ok := testutil.Sample(t, testutil.Scrape(t, s.adminURL+"/metrics"), series)
+	if !ok {
+		t.Fatalf("no series %s in /metrics", series)
 	}
-	t.Fatalf("no series %s in /metrics", series)
-	return 0
+	return v
 }
 
 func hdrs(kv ...string) *corev3.HeaderMap {
@@ -181,7 +157,7 @@ func hdrs(kv ...string) *corev3.HeaderMap {
 // of corsproc's local answer (0 when it lets the request continue).
 func preflightReply(t *testing.T, c *grpc.ClientConn, host, origin string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 	defer cancel()
 	stream, err := extprocv3.NewExternalProcessorClient(c).Process(ctx)
 	if err != nil {
@@ -215,17 +191,6 @@ func policyAllowing(origin string) string {
 	return "policies:\n  - name: all\n    allowed_origins: [\"" + origin + "\"]\n"
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestServeStartsOnTheEmbeddedPolicyAndAnswersHealth is the issue's "done
 // when": serve without --config runs the development policy, warns, and
 // answers health checks SERVING.
@@ -251,7 +216,7 @@ func TestServeStartsOnTheEmbeddedPolicyAndAnswersHealth(t *testing.T) {
 		}
 	}
 	s.cancel()
-	if code := s.wait(t, 10*time.Second); code != 0 {
+	if code := s.wait(t); code != 0 {
 		t.Errorf("exit code %d after a clean shutdown, want 0", code)
 	}
 }
@@ -279,12 +244,9 @@ func TestServeUsage(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var stderr lockedBuffer
-			ctx := context.WithValue(t.Context(), serveHooksKey{}, &serveHooks{
-				lookupEnv: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok },
-				signals:   make(chan os.Signal),
-			})
-			if got := runServe(ctx, c.args, io.Discard, &stderr); got != c.want {
+			var stderr testutil.Buffer
+			env := serveEnv{lookupEnv: func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }}
+			if got := runServe(t.Context(), c.args, io.Discard, &stderr, env); got != c.want {
 				t.Errorf("exit %d, want %d; stderr:\n%s", got, c.want, stderr.String())
 			}
 		})
@@ -326,15 +288,12 @@ func TestServeRefusesToStart(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var stderr lockedBuffer
-			timeout, cancel := context.WithTimeout(t.Context(), 20*time.Second) // serve would run on
+			var stderr testutil.Buffer
+			ctx, cancel := context.WithTimeout(t.Context(), testutil.Patience()) // serve would run on
 			defer cancel()
-			ctx := context.WithValue(timeout, serveHooksKey{}, &serveHooks{
-				lookupEnv: func(string) (string, bool) { return "", false },
-				signals:   make(chan os.Signal),
-			})
+			env := serveEnv{lookupEnv: func(string) (string, bool) { return "", false }}
 			args := append([]string{"--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, c.args...)
-			if got := runServe(ctx, args, io.Discard, &stderr); got != 1 {
+			if got := runServe(ctx, args, io.Discard, &stderr, env); got != 1 {
 				t.Fatalf("exit %d, want 1; stderr:\n%s", got, stderr.String())
 			}
 			for _, want := range c.stderrs {
@@ -387,10 +346,8 @@ func TestServeOnAUnixSocket(t *testing.T) {
 		t.Errorf("health over %s: %v %v", s.grpcAddr, st, err)
 	}
 	s.cancel()
-	s.wait(t, 10*time.Second)
+	s.wait(t)
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("the socket file is left behind: %v", err)
 	}
 }
-
-var _ = syscall.SIGHUP

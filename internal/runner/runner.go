@@ -1,0 +1,299 @@
+// Package runner is `corsproc serve`: it owns the serve configuration
+// ([Config], whose fields are the flags and CORSPROC_* variables), builds
+// the ext_proc gRPC and admin HTTP listeners with the product's connection
+// limits, health, policy and certificate reload, and runs until its
+// context ends, then drains. package main parses and calls it; every test
+// suite that needs a running corsproc starts it through here, so tests and
+// production run the same server.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/corsproc/corsproc/extproc"
+)
+
+// MaxRecvMsgSize bounds one message from Envoy. Envoy accepts up to 8 MiB
+// of request headers (max_request_headers_kb, and max_response_headers_kb,
+// are at most 8192) and sends them all in one ProcessingRequest; the proto
+// encoding adds a few bytes per header (tags and lengths) and the
+// attributes. 16 MiB leaves room for that with Envoy's header count limits
+// (max_headers_count), so no request Envoy lets in is refused with
+// ResourceExhausted, which failure_mode_allow would let through untouched.
+const MaxRecvMsgSize = 16 << 20
+
+// Options are what a caller gives the runner beyond [Config]: where the log
+// goes and how reload and a forced stop arrive (from [Signals] in the
+// product; from the test in tests).
+type Options struct {
+	// Log receives the log lines; nil means os.Stderr.
+	Log io.Writer
+	// Reload, on each receive, reloads the policy file (SIGHUP).
+	Reload <-chan struct{}
+	// Force, once closed, skips the rest of the drain (a second SIGTERM).
+	Force <-chan struct{}
+}
+
+// Runner is a loaded policy and two bound listeners, ready to [Runner.Run].
+type Runner struct {
+	cfg      Config
+	log      *slog.Logger
+	opts     Options
+	policies *extproc.Policies
+	metrics  *extproc.Metrics
+	certs    *certReloader
+	grpcLn   net.Listener
+	adminLn  net.Listener
+	health   *health
+	grpc     *grpc.Server
+	admin    *http.Server
+}
+
+// New loads the policy file (and the TLS files), binds both listeners and
+// builds the servers; nothing is served until Run. Its errors are meant
+// for the operator as they are.
+func New(cfg Config, o Options) (*Runner, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("corsproc serve: %w", err)
+	}
+	if o.Log == nil {
+		o.Log = os.Stderr
+	}
+	r := &Runner{cfg: cfg, opts: o, log: newLogger(cfg, o.Log), metrics: extproc.NewMetrics(), health: newHealth()}
+	var err error
+	r.policies, err = extproc.LoadPolicies(cfg.PolicyFile, r.metrics, r.log)
+	if err != nil {
+		return nil, fmt.Errorf("%s\ncorsproc serve: refusing to start: the policy file %s failed to load", err, cfg.PolicyFile)
+	}
+	var creds credentials.TransportCredentials
+	if cfg.TLSCert != "" {
+		if r.certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA, r.log); err != nil {
+			return nil, fmt.Errorf("corsproc serve: refusing to start: %w", err)
+		}
+		creds = credentials.NewTLS(r.certs.serverConfig())
+	}
+	if r.grpcLn, err = listenGRPC(cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("corsproc serve: gRPC listener: %w", err)
+	}
+	if r.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+		r.grpcLn.Close()
+		return nil, fmt.Errorf("corsproc serve: admin listener: %w", err)
+	}
+	r.grpc = grpc.NewServer(ServerOptions(cfg, creds)...)
+	healthpb.RegisterHealthServer(r.grpc, r.health)
+	extprocv3.RegisterExternalProcessorServer(r.grpc, extproc.NewServer(r.policies, r.metrics, extproc.Options{
+		DebugHeaders: cfg.DebugHeaders, Logger: r.log,
+	}))
+	r.admin = &http.Server{
+		Handler: extproc.NewAdminHandler(r.policies, r.metrics, extproc.AdminOptions{
+			Pprof: cfg.Pprof, DebugHeaders: cfg.DebugHeaders, Readyz: r.health,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+	}
+	return r, nil
+}
+
+// ServerOptions are the gRPC server's options for Envoy: one long-lived
+// HTTP/2 connection carrying a short stream per request, bounded.
+func ServerOptions(cfg Config, creds credentials.TransportCredentials) []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		// Envoy pings only when its cluster asks (connection_keepalive);
+		// tolerate pings every 5s, with or without streams, rather than
+		// answering GOAWAY too_many_pings.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			// Ping an idle connection after 30s and drop it if no answer
+			// within 10s, so a vanished Envoy (or a peer that went silent
+			// after its handshake) does not hold resources.
+			Time:    30 * time.Second,
+			Timeout: 10 * time.Second,
+			// Envoy keeps one connection per corsproc endpoint for ever;
+			// ending it every 10 minutes (GOAWAY, streams finish within a
+			// minute) lets new replicas behind a Service get their share.
+			MaxConnectionAge:      10 * time.Minute,
+			MaxConnectionAgeGrace: time.Minute,
+		}),
+		// A connection that never finishes its handshake is closed then,
+		// not after grpc-go's default of 120 s.
+		grpc.ConnectionTimeout(cfg.HandshakeTimeout),
+		// Envoy's HTTP/2 pool opens another connection when a peer's
+		// SETTINGS_MAX_CONCURRENT_STREAMS is reached.
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
+		// Stop and GracefulStop return only once every handler has.
+		grpc.WaitForHandlers(true),
+	}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	return opts
+}
+
+// GRPCAddr is the bound ext_proc listener's address.
+func (r *Runner) GRPCAddr() net.Addr { return r.grpcLn.Addr() }
+
+// AdminAddr is the bound admin listener's address.
+func (r *Runner) AdminAddr() net.Addr { return r.adminLn.Addr() }
+
+// Policies is the running policy set.
+func (r *Runner) Policies() *extproc.Policies { return r.policies }
+
+// Metrics are the server's metrics, as /metrics serves them.
+func (r *Runner) Metrics() *extproc.Metrics { return r.metrics }
+
+// Close releases the listeners of a Runner that will not Run.
+func (r *Runner) Close() {
+	r.grpcLn.Close()
+	r.adminLn.Close()
+}
+
+// Run serves until ctx is done, then drains: NOT_SERVING at once (gRPC
+// health and /readyz), serving on for the lameduck, Watch streams ended,
+// GracefulStop for the rest of the grace, then Stop. It returns nil after
+// a clean shutdown, and an error when a listener failed.
+func (r *Runner) Run(ctx context.Context) error {
+	cfg, log := r.cfg, r.log
+	failed := make(chan error, 2)
+	var servers sync.WaitGroup
+	servers.Go(func() {
+		if err := r.grpc.Serve(r.grpcLn); err != nil {
+			failed <- fmt.Errorf("gRPC listener: %w", err)
+		}
+	})
+	servers.Go(func() {
+		if err := r.admin.Serve(r.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			failed <- fmt.Errorf("admin listener: %w", err)
+		}
+	})
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var background sync.WaitGroup
+	background.Go(func() { _ = r.policies.Watch(bgCtx) })
+	if r.certs != nil {
+		background.Go(func() { r.certs.watch(bgCtx) })
+	}
+	if r.opts.Reload != nil {
+		background.Go(func() {
+			for {
+				select {
+				case <-bgCtx.Done():
+					return
+				case <-r.opts.Reload:
+					log.Info("SIGHUP: reloading the policy file")
+					_ = r.policies.Reload()
+				}
+			}
+		})
+	}
+
+	set := r.policies.Set()
+	log.Info("corsproc serving", "grpc_addr", r.grpcLn.Addr().String(), "admin_addr", r.adminLn.Addr().String(),
+		"policy_file", set.File(), "sha256", set.SHA256(), "policies", len(set.Policies()),
+		"tls", r.certs != nil, "mtls", cfg.TLSClientCA != "", "debug_headers", cfg.DebugHeaders, "pprof", cfg.Pprof,
+		"max_concurrent_streams", cfg.MaxConcurrentStreams, "handshake_timeout", cfg.HandshakeTimeout.String())
+	if cfg.DebugHeaders {
+		log.Warn("--debug-headers is on: responses carry x-corsproc-* headers and refused preflights name their cause; never in production")
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		cause := "context done"
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			cause = c.Error()
+		}
+		log.Info("shutting down", "cause", cause)
+	case err := <-failed:
+		log.Error("a listener failed; shutting down", "error", err.Error())
+		runErr = err
+	}
+
+	force := r.opts.Force
+	if force == nil {
+		force = make(chan struct{})
+	}
+	r.health.drain()
+	log.Info("draining: health reports NOT_SERVING, serving on for the lameduck period",
+		"lameduck", cfg.Lameduck.String(), "shutdown_grace", cfg.ShutdownGrace.String())
+	if runErr == nil {
+		lameduck := time.NewTimer(cfg.Lameduck)
+		select {
+		case <-lameduck.C:
+		case <-force:
+			log.Warn("second signal: stopping now")
+		}
+		lameduck.Stop()
+	}
+	// Health watchers are told NOT_SERVING; keeping their streams open
+	// would make GracefulStop wait for the whole grace.
+	r.health.endWatches()
+	stopped := make(chan struct{})
+	go func() { r.grpc.GracefulStop(); close(stopped) }()
+	grace := time.NewTimer(cfg.ShutdownGrace - cfg.Lameduck)
+	select {
+	case <-stopped:
+	case <-force:
+		r.grpc.Stop()
+	case <-grace.C:
+		log.Warn("shutdown grace is over: closing the streams still open")
+		r.grpc.Stop()
+	}
+	grace.Stop()
+	<-stopped
+	adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = r.admin.Shutdown(adminCtx)
+	cancel()
+	_ = r.admin.Close()
+	stopBackground()
+	background.Wait()
+	servers.Wait()
+	log.Info("corsproc stopped")
+	return runErr
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// listenGRPC listens on host:port, or on a unix socket for unix:///path
+// (or unix:path). A stale socket file nobody listens on is replaced.
+func listenGRPC(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix://")
+	if !ok {
+		path, ok = strings.CutPrefix(addr, "unix:")
+	}
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("%q: no socket path", addr)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another server is listening there", path)
+		}
+		_ = os.Remove(path)
+	}
+	return net.Listen("unix", path)
+}
