@@ -37,7 +37,7 @@ func start(t *testing.T, edit func(*runner.Config)) *running {
 	t.Helper()
 	cfg := runner.Defaults()
 	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.LogLevel = -4 // debug
+	cfg.LogLevel = -4  // debug
 	cfg.SetLameduck(0) // tests that check the lameduck set their own
 	if edit != nil {
 		edit(&cfg)
