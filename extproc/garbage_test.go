@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/corsproc/corsproc/policy"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // rawCodec sends bytes as they are, to put what no proto encoder would
@@ -50,7 +51,7 @@ func TestProcessorRefusesGarbage(t *testing.T) {
 		t.Run(c.name+" is refused cleanly", func(t *testing.T) {
 			t.Parallel()
 			ts := startServer(t, testPolicy, Options{})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 			defer cancel()
 			stream, err := ts.client.Process(ctx, grpc.ForceCodec(rawCodec{}))
 			if err != nil {
@@ -70,7 +71,7 @@ func TestProcessorRefusesGarbage(t *testing.T) {
 			if got[0].GetImmediateResponse().GetStatus().GetCode() != 204 {
 				t.Errorf("the server does not answer normally afterwards: %s", describe(got[0]))
 			}
-			waitFor(t, "streams to close", 5*time.Second, func() bool {
+			testutil.WaitUntil(t, "streams to close", func() bool {
 				return metricValue(t, ts.metrics, "corsproc_streams_active") == 0
 			})
 		})
@@ -155,7 +156,7 @@ func TestProcessorEndsQuietlyWhenEnvoyLeaves(t *testing.T) {
 			if err := c.play(stream, cancel); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the stream to close", 5*time.Second, func() bool {
+			testutil.WaitUntil(t, "the stream to close", func() bool {
 				return metricValue(t, ts.metrics, "corsproc_streams_active") == 0
 			})
 			for e := range numStreamErrors {
@@ -178,7 +179,7 @@ func errString(err error) string {
 // panics ends its stream with Internal, is counted, and the server lives.
 func TestProcessorRecoversFromPanic(t *testing.T) {
 	t.Parallel()
-	ts := &testServer{metrics: NewMetrics(), logs: &syncBuffer{}}
+	ts := &testServer{metrics: NewMetrics(), logs: &testutil.Buffer{}}
 	broken := &Policies{metrics: ts.metrics} // no set loaded: deciding panics
 	ts.serve(t, NewServer(broken, ts.metrics, Options{Logger: discardLogger()}))
 	for range 2 {

@@ -1,7 +1,6 @@
 package extproc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,9 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -22,57 +19,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/corsproc/corsproc/internal/grpcserver"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
-// testPolicy covers every kind of policy the processor must handle.
-const testPolicy = `
-policies:
-  - name: report-api
-    match: {hosts: [report.example.com]}
-    mode: report
-    allowed_origins: ["https://app.example.com"]
-  - name: off-api
-    match: {hosts: [off.example.com]}
-    mode: "off"
-  - name: public
-    match: {hosts: [public.example.com]}
-    allow_all_origins: true
-    expose_headers: [x-total]
-  - name: keep-api
-    match: {hosts: [keep.example.com]}
-    allowed_origins: ["https://app.example.com"]
-    upstream_cors_headers: keep
-  - name: route-api
-    match: {routes: [special-route]}
-    allowed_origins: ["https://route.example.com"]
-  - name: shop
-    match: {hosts: [api.example.com]}
-    allowed_origins: ["https://app.example.com"]
-    allow_credentials: true
-    allow_methods: [GET, POST, PUT, DELETE]
-    allow_headers: [content-type, authorization]
-    expose_headers: [x-request-id]
-    preflight_max_age: 600
-    allow_private_network: true
-`
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// testPolicy covers every kind of policy the processor must handle; the
+// end-to-end suite decides against the same file.
+var testPolicy = testutil.Policy
 
 // testServer is a real processor behind a real gRPC server on loopback.
 type testServer struct {
@@ -80,7 +34,7 @@ type testServer struct {
 	conn     *grpc.ClientConn
 	metrics  *Metrics
 	policies *Policies
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 }
 
 func writeFile(t testing.TB, dir, name, content string) string {
@@ -96,7 +50,7 @@ func writeFile(t testing.TB, dir, name, content string) string {
 // embedded development policy).
 func startServer(t testing.TB, yaml string, opts Options) *testServer {
 	t.Helper()
-	ts := &testServer{metrics: NewMetrics(), logs: &syncBuffer{}}
+	ts := &testServer{metrics: NewMetrics(), logs: &testutil.Buffer{}}
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	path := ""
 	if yaml != "" {
@@ -118,7 +72,9 @@ func (ts *testServer) serve(t testing.TB, srv extprocv3.ExternalProcessorServer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
+	// The product's options (limits, keepalive, message size); the runner
+	// that sets them up imports this package, so they come from grpcserver.
+	gs := grpc.NewServer(grpcserver.Options(grpcserver.Defaults, nil)...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = gs.Serve(ln) }()
@@ -170,7 +126,7 @@ func request(method, host string, kv ...string) *extprocv3.ProcessingRequest {
 // its reply; then it half-closes and expects the server to end cleanly.
 func (ts *testServer) exchange(t testing.TB, msgs ...*extprocv3.ProcessingRequest) []*extprocv3.ProcessingResponse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 	defer cancel()
 	stream, err := ts.client.Process(ctx)
 	if err != nil {
@@ -288,18 +244,6 @@ func labelsMatch(have []*dto.LabelPair, want []string) bool {
 		}
 	}
 	return true
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func describe(r *extprocv3.ProcessingResponse) string { return fmt.Sprintf("%v", r) }

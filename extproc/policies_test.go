@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/corsproc/corsproc/policy"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // TestPoliciesLoadAndReload checks the holder: what it loads, when a
@@ -18,7 +20,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 	t.Parallel()
 	t.Run("no path loads the embedded development policy with a warning", func(t *testing.T) {
 		t.Parallel()
-		logs := &syncBuffer{}
+		logs := &testutil.Buffer{}
 		p, err := LoadPolicies("", NewMetrics(), newTestLogger(logs))
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +48,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 	})
 	t.Run("warnings are logged and the file loads", func(t *testing.T) {
 		t.Parallel()
-		logs := &syncBuffer{}
+		logs := &testutil.Buffer{}
 		path := writeFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    allowed_origins: [\"null\"]\n")
 		if _, err := LoadPolicies(path, NewMetrics(), newTestLogger(logs)); err != nil {
 			t.Fatal(err)
@@ -157,8 +159,8 @@ func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
 	writeFile(t, targetDir, "real.yaml", "b")
 	select {
 	case <-changed:
-	case <-time.After(2 * time.Second):
-		t.Error("a change of the link's target was not seen within 2s")
+	case <-time.After(testutil.Patience()):
+		t.Errorf("a change of the link's target was not seen within %v", testutil.Patience())
 	}
 	writeFile(t, targetDir, "unrelated.yaml", "x")
 	select {

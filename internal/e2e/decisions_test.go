@@ -8,42 +8,11 @@ import (
 	"testing"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
-const decisionsPolicy = `
-policies:
-  - name: report-api
-    match: {hosts: [report.example.com]}
-    mode: report
-    allowed_origins: ["https://app.example.com"]
-  - name: off-api
-    match: {hosts: [off.example.com]}
-    mode: "off"
-  - name: public
-    match: {hosts: [public.example.com]}
-    allow_all_origins: true
-    expose_headers: [x-total]
-  - name: keep-api
-    match: {hosts: [keep.example.com]}
-    allowed_origins: ["https://app.example.com"]
-    upstream_cors_headers: keep
-  - name: route-api
-    match: {routes: [special-route]}
-    allowed_origins: ["https://route.example.com"]
-  - name: any-header
-    match: {hosts: [star.example.com]}
-    allowed_origins: ["https://app.example.com"]
-    allow_headers: ["*"]
-  - name: shop
-    match: {hosts: [api.example.com]}
-    allowed_origins: ["https://app.example.com", "http://localhost:*"]
-    allow_credentials: true
-    allow_methods: [GET, POST, PUT, DELETE]
-    allow_headers: [content-type, authorization]
-    expose_headers: [x-request-id]
-    preflight_max_age: 600
-    allow_private_network: true
-`
+// decisionsPolicy is the policy shared with extproc's tests.
+var decisionsPolicy = testutil.Policy
 
 const (
 	app          = "https://app.example.com"

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +21,7 @@ import (
 	"time"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // corsprocBin is the corsproc binary under test, built once by TestMain
@@ -52,30 +50,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// lockedBuffer collects a child's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // corsproc is one `corsproc serve` child process.
 type corsproc struct {
 	cmd      *exec.Cmd
 	grpcAddr string
 	adminURL string
-	stderr   *lockedBuffer
+	stderr   *testutil.Buffer
 	done     chan struct{}
 	code     int
 }
@@ -95,7 +75,7 @@ func startCorsproc(t *testing.T, args ...string) *corsproc {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-p.done:
-			case <-time.After(15 * time.Second):
+			case <-time.After(testutil.Patience()):
 				_ = p.cmd.Process.Kill()
 				<-p.done
 			}
@@ -133,7 +113,7 @@ func launch(args ...string) (*corsproc, error) {
 	markSourcesAsInputs()
 	full := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--log-format", "json", "--log-level", "debug", "--shutdown-grace", "2s"}, args...)
-	p := &corsproc{cmd: exec.Command(corsprocBin, full...), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &corsproc{cmd: exec.Command(corsprocBin, full...), stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CORSPROC_") {
 			p.cmd.Env = append(p.cmd.Env, kv)
@@ -173,10 +153,10 @@ func launch(args ...string) (*corsproc, error) {
 		return p, nil
 	case <-p.done:
 		return p, &exitError{code: p.code, stderr: p.stderr.String()}
-	case <-time.After(30 * time.Second):
+	case <-time.After(testutil.Patience()):
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		return nil, errors.New("corsproc did not start within 30s:\n" + p.stderr.String())
+		return nil, fmt.Errorf("corsproc did not start within %v:\n%s", testutil.Patience(), p.stderr.String())
 	}
 }
 
@@ -189,9 +169,10 @@ func (e *exitError) Error() string {
 	return fmt.Sprintf("corsproc exited with %d:\n%s", e.code, e.stderr)
 }
 
-// wait returns the exit code, failing the test past d.
-func (p *corsproc) wait(t *testing.T, d time.Duration) int {
+// wait returns the exit code, failing the test if corsproc hangs.
+func (p *corsproc) wait(t *testing.T) int {
 	t.Helper()
+	d := testutil.Patience()
 	select {
 	case <-p.done:
 		return p.code
@@ -223,15 +204,8 @@ func (p *corsproc) get(t *testing.T, path string) (int, string) {
 // metric reads one series from /metrics, exactly as exposed; -1 if absent.
 func (p *corsproc) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	_, body := p.get(t, "/metrics")
-	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return v
-		}
+	if v, ok := testutil.Sample(t, testutil.Scrape(t, p.adminURL+"/metrics"), series); ok {
+		return v
 	}
 	return -1
 }
@@ -288,7 +262,7 @@ func startEnvoy(t *testing.T, processor string, up *upstream, edit func(*envoyte
 		},
 		AllowModeOverride: true,
 		RequestAttributes: []string{"xds.route_name"},
-		MessageTimeout:    2 * time.Second, // -race on 2 shared cores is slow; the default 200ms would flake
+		MessageTimeout:    testutil.MessageTimeout(), // -race on 2 shared cores is slow; the default 200ms would flake
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -305,7 +279,7 @@ func startEnvoy(t *testing.T, processor string, up *upstream, edit func(*envoyte
 // lines (a name may repeat).
 func call(t *testing.T, e *envoytest.Envoy, method, host, path string, kv ...string) *http.Response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, e.URL()+path, nil)
 	if err != nil {
@@ -341,15 +315,4 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

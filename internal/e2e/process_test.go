@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corsproc/corsproc/internal/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -51,7 +52,7 @@ func health(t *testing.T, addr string, opts ...grpc.DialOption) (healthpb.Health
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience())
 	defer cancel()
 	r, err := healthpb.NewHealthClient(c).Check(ctx, &healthpb.HealthCheckRequest{})
 	return r.GetStatus(), err
@@ -76,7 +77,7 @@ func TestProcessStartsOnTheEmbeddedPolicy(t *testing.T) {
 		}
 	}
 	p.signal(t, syscall.SIGTERM)
-	if code := p.wait(t, 10*time.Second); code != 0 {
+	if code := p.wait(t); code != 0 {
 		t.Errorf("exit %d after SIGTERM, want 0", code)
 	}
 }
@@ -131,7 +132,7 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 
 	version("..v2", policyAllowing("https://two.example.com"))
 	swap("..v2")
-	waitUntil(t, "the ConfigMap update to be served", 2*time.Second, func() bool {
+	testutil.WaitUntil(t, "the ConfigMap update to be served", func() bool {
 		return preflightStatus(t, e, "https://two.example.com") == 204
 	})
 	if got := preflightStatus(t, e, "https://one.example.com"); got != 403 {
@@ -140,7 +141,7 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 
 	version("..v3", "policies:\n  - name: broken\n    allowed_origins: [\"https://three.example.com/\"]\n")
 	swap("..v3")
-	waitUntil(t, "the failure to be counted", 2*time.Second, func() bool {
+	testutil.WaitUntil(t, "the failure to be counted", func() bool {
 		return p.metric(t, `corsproc_config_reloads_total{result="failure"}`) == 1
 	})
 	if got := preflightStatus(t, e, "https://two.example.com"); got != 204 {
@@ -148,14 +149,14 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 	}
 
 	writeFile(t, filepath.Join(dir, "..v3"), "policy.yaml", policyAllowing("https://three.example.com"))
-	waitUntil(t, "the fixed file to be served", 2*time.Second, func() bool {
+	testutil.WaitUntil(t, "the fixed file to be served", func() bool {
 		return preflightStatus(t, e, "https://three.example.com") == 204
 	})
 
 	// SIGHUP reloads even when nothing changed, as an operator expects.
 	before := p.metric(t, `corsproc_config_reloads_total{result="success"}`)
 	p.signal(t, syscall.SIGHUP)
-	waitUntil(t, "SIGHUP to reload", 2*time.Second, func() bool {
+	testutil.WaitUntil(t, "SIGHUP to reload", func() bool {
 		return p.metric(t, `corsproc_config_reloads_total{result="success"}`) == before+1
 	})
 	noFailures(t, e)
@@ -168,7 +169,9 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	t.Parallel()
 	// A lameduck long enough for the checks made during it on a loaded
 	// machine under -race.
-	p := startCorsproc(t, "--shutdown-grace", "8s", "--lameduck", "2s")
+	// The grace is far longer than any test waits: an exit at all shows
+	// GracefulStop ending with the request in flight.
+	p := startCorsproc(t, "--shutdown-grace", "1h", "--lameduck", testutil.Lameduck().String())
 	up := startUpstream(t)
 	up.release = make(chan struct{})
 	e := startEnvoy(t, p.grpcAddr, up, nil)
@@ -193,10 +196,10 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 		}
 		done <- result{resp, err}
 	}()
-	waitUntil(t, "the request to reach the service", 5*time.Second, func() bool { return up.reached("/slow") == 1 })
+	testutil.WaitUntil(t, "the request to reach the service", func() bool { return up.reached("/slow") == 1 })
 
 	p.signal(t, syscall.SIGTERM)
-	waitUntil(t, "NOT_SERVING", time.Second, func() bool {
+	testutil.WaitUntil(t, "NOT_SERVING", func() bool {
 		st, err := health(t, p.grpcAddr)
 		return err == nil && st == healthpb.HealthCheckResponse_NOT_SERVING
 	})
@@ -208,8 +211,8 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	}
 	// GracefulStop closes the listener first; from then on it waits for
 	// the stream in flight.
-	waitUntil(t, "GracefulStop to close the listener", 5*time.Second, func() bool {
-		conn, err := net.DialTimeout("tcp", p.grpcAddr, time.Second)
+	testutil.WaitUntil(t, "GracefulStop to close the listener", func() bool {
+		conn, err := net.DialTimeout("tcp", p.grpcAddr, testutil.Patience())
 		if err != nil {
 			return true
 		}
@@ -220,8 +223,8 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	var r result
 	select {
 	case r = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the request in flight did not complete within 20s of its release")
+	case <-time.After(testutil.Patience()):
+		t.Fatalf("the request in flight did not complete within %v of its release", testutil.Patience())
 	}
 	if r.err != nil {
 		t.Fatalf("the request in flight failed: %v", r.err)
@@ -230,7 +233,7 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 	if got := resp.Header.Get("access-control-allow-origin"); got != "http://localhost:3000" {
 		t.Errorf("the request in flight lost its CORS answer: allow-origin %q, status %d", got, resp.StatusCode)
 	}
-	if code := p.wait(t, 8*time.Second); code != 0 {
+	if code := p.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
 	noFailures(t, e)

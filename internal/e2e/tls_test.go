@@ -1,84 +1,17 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
-
-// issue makes a certificate for 127.0.0.1 signed by parent (self-signed
-// when parent is nil) and returns it with its key.
-func issue(t *testing.T, parent *tls.Certificate, ca, client bool) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "corsproc e2e"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	if ca {
-		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage, tmpl.ExtKeyUsage = true, true, x509.KeyUsageCertSign, nil
-	}
-	signer, signerKey := tmpl, any(key)
-	if parent != nil {
-		signer, signerKey = parent.Leaf, parent.PrivateKey
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
-func writePEM(t *testing.T, dir, name string, c tls.Certificate, withKey bool) string {
-	t.Helper()
-	var b []byte
-	if withKey {
-		k, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: k})
-	} else {
-		b = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]})
-	}
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // TestProcessMutualTLS runs corsproc with --tls-client-ca and puts the
 // stand-in in front of it with and without a client certificate: with
@@ -87,15 +20,16 @@ func writePEM(t *testing.T, dir, name string, c tls.Certificate, withKey bool) s
 func TestProcessMutualTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ca := issue(t, nil, true, false)
-	server := issue(t, &ca, false, false)
-	client := issue(t, &ca, false, true)
+	ca := testutil.NewCA(t, "corsproc e2e CA")
+	serverCert, serverKey := ca.Issue(t, 2, false)
+	clientCert, clientKey := ca.Issue(t, 3, true)
 	p := startCorsproc(t,
-		"--tls-cert", writePEM(t, dir, "tls.crt", server, false),
-		"--tls-key", writePEM(t, dir, "tls.key", server, true),
-		"--tls-client-ca", writePEM(t, dir, "ca.crt", ca, false))
+		"--tls-cert", writeFile(t, dir, "tls.crt", string(serverCert)),
+		"--tls-key", writeFile(t, dir, "tls.key", string(serverKey)),
+		"--tls-client-ca", writeFile(t, dir, "ca.crt", string(ca.PEM)))
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.Leaf)
+	roots.AddCert(ca.Cert)
+	client := testutil.Pair(t, clientCert, clientKey)
 	withCert := grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client}}))
 	noCert := grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots}))
 	up := startUpstream(t)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/corsproc/corsproc/internal/grpcserver"
 )
 
 // Config is what `corsproc serve` was asked to do. Every field that is a
@@ -53,8 +55,8 @@ func Defaults() Config {
 		LogLevel:             slog.LevelInfo,
 		LogFormat:            "json",
 		ShutdownGrace:        15 * time.Second,
-		MaxConcurrentStreams: 4096,
-		HandshakeTimeout:     10 * time.Second,
+		MaxConcurrentStreams: grpcserver.Defaults.MaxConcurrentStreams,
+		HandshakeTimeout:     grpcserver.Defaults.HandshakeTimeout,
 	}
 }
 

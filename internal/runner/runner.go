@@ -24,19 +24,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/corsproc/corsproc/extproc"
+	"github.com/corsproc/corsproc/internal/grpcserver"
 )
-
-// MaxRecvMsgSize bounds one message from Envoy. Envoy accepts up to 8 MiB
-// of request headers (max_request_headers_kb, and max_response_headers_kb,
-// are at most 8192) and sends them all in one ProcessingRequest; the proto
-// encoding adds a few bytes per header (tags and lengths) and the
-// attributes. 16 MiB leaves room for that with Envoy's header count limits
-// (max_headers_count), so no request Envoy lets in is refused with
-// ResourceExhausted, which failure_mode_allow would let through untouched.
-const MaxRecvMsgSize = 16 << 20
 
 // Options are what a caller gives the runner beyond [Config]: where the log
 // goes and how reload and a forced stop arrive (from [Signals] in the
@@ -95,7 +86,9 @@ func New(cfg Config, o Options) (*Runner, error) {
 		r.grpcLn.Close()
 		return nil, fmt.Errorf("corsproc serve: admin listener: %w", err)
 	}
-	r.grpc = grpc.NewServer(ServerOptions(cfg, creds)...)
+	r.grpc = grpc.NewServer(grpcserver.Options(grpcserver.Limits{
+		MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout,
+	}, creds)...)
 	healthpb.RegisterHealthServer(r.grpc, r.health)
 	extprocv3.RegisterExternalProcessorServer(r.grpc, extproc.NewServer(r.policies, r.metrics, extproc.Options{
 		DebugHeaders: cfg.DebugHeaders, Logger: r.log,
@@ -108,42 +101,6 @@ func New(cfg Config, o Options) (*Runner, error) {
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 	return r, nil
-}
-
-// ServerOptions are the gRPC server's options for Envoy: one long-lived
-// HTTP/2 connection carrying a short stream per request, bounded.
-func ServerOptions(cfg Config, creds credentials.TransportCredentials) []grpc.ServerOption {
-	opts := []grpc.ServerOption{
-		// Envoy pings only when its cluster asks (connection_keepalive);
-		// tolerate pings every 5s, with or without streams, rather than
-		// answering GOAWAY too_many_pings.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			// Ping an idle connection after 30s and drop it if no answer
-			// within 10s, so a vanished Envoy (or a peer that went silent
-			// after its handshake) does not hold resources.
-			Time:    30 * time.Second,
-			Timeout: 10 * time.Second,
-			// Envoy keeps one connection per corsproc endpoint for ever;
-			// ending it every 10 minutes (GOAWAY, streams finish within a
-			// minute) lets new replicas behind a Service get their share.
-			MaxConnectionAge:      10 * time.Minute,
-			MaxConnectionAgeGrace: time.Minute,
-		}),
-		// A connection that never finishes its handshake is closed then,
-		// not after grpc-go's default of 120 s.
-		grpc.ConnectionTimeout(cfg.HandshakeTimeout),
-		// Envoy's HTTP/2 pool opens another connection when a peer's
-		// SETTINGS_MAX_CONCURRENT_STREAMS is reached.
-		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
-		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
-		// Stop and GracefulStop return only once every handler has.
-		grpc.WaitForHandlers(true),
-	}
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
-	}
-	return opts
 }
 
 // GRPCAddr is the bound ext_proc listener's address.
