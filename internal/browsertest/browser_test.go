@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // One Chromium for the whole suite, started by the first test that needs it
@@ -107,8 +109,8 @@ func startBrowser() {
 	go func() { start <- chromedp.Do(ctx) }()
 	select {
 	case err = <-start:
-	case <-time.After(30 * time.Second):
-		err = errors.New("chromium did not start within 30s")
+	case <-time.After(testutil.Patience()):
+		err = fmt.Errorf("chromium did not start within %v", testutil.Patience())
 	}
 	if err != nil {
 		cancel()
@@ -168,7 +170,7 @@ func acquireSlot(t *testing.T) *slot {
 	needBrowser(t)
 	s := <-slots
 	t.Cleanup(func() { slots <- s })
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, testutil.Patience())
 	defer cancel()
 	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := cdp.Call(ctx, chromedp.FromContext(ctx).Browser, storage.ClearCookies, storage.ClearCookiesParams{BrowserContextID: s.id})

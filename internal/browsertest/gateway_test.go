@@ -1,96 +1,92 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc"
-
 	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/runner"
+	"github.com/corsproc/corsproc/internal/testutil"
 	"github.com/corsproc/corsproc/policy"
 )
 
-// gateway is the real chain in front of a case's upstreams: the corsproc
-// ext_proc gRPC server (extproc, as `corsproc serve` wires it, watching its
-// policy file) on a loopback port, and the envoytest Envoy stand-in driving
-// it over gRPC and forwarding to the upstreams by route.
+// gateway is the real chain in front of a case's upstreams: corsproc as
+// `corsproc serve` runs it (internal/runner: the product's listeners,
+// options and policy watcher) on loopback ports, and the envoytest Envoy
+// stand-in driving it over gRPC and forwarding to the upstreams by route.
 type gateway struct {
 	path     string // the policy file, watched
 	policies *extproc.Policies
 	metrics  *extproc.Metrics
 	envoy    *envoytest.Envoy
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 }
-
-// messageTimeout is Envoy's message_timeout for the stand-in. envoy.yaml
-// says 200 ms; a loaded 2-core machine running -race can exceed that, and a
-// timeout here would only make a case flaky, not prove anything about CORS.
-const messageTimeout = 5 * time.Second
 
 // startGateway writes the (expanded) policy to a file, serves corsproc with
 // it and puts the Envoy stand-in in front, with the filter settings of
 // envoy/envoy.yaml (headers both ways, mode override allowed, the route
 // name as an attribute) except failure_mode_allow: off here, so that a
 // processor failure shows as an error instead of a request let through.
+// Envoy's 200 ms message timeout becomes testutil.MessageTimeout: a
+// timeout here would only make a case flaky, not prove anything about CORS.
 func startGateway(t testing.TB, policyYAML string, routes []route, debug bool) *gateway {
 	t.Helper()
-	g := &gateway{path: filepath.Join(t.TempDir(), "policy.yaml"), metrics: extproc.NewMetrics(), logs: &syncBuffer{}}
+	g := &gateway{path: filepath.Join(t.TempDir(), "policy.yaml"), logs: &testutil.Buffer{}}
 	if err := os.WriteFile(g.path, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := extproc.LoadPolicies(g.path, g.metrics, log)
+	cfg := runner.Defaults()
+	cfg.PolicyFile = g.path
+	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.LogLevel, cfg.LogFormat = slog.LevelDebug, "text"
+	cfg.DebugHeaders = debug
+	cfg.SetLameduck(0) // nothing probes a case's corsproc: stop at once
+	r, err := runner.New(cfg, runner.Options{Log: g.logs})
 	if err != nil {
 		t.Fatalf("corsproc refused the policy: %v\n%s", err, policyYAML)
 	}
-	g.policies = p
-	ctx, stopWatch := context.WithCancel(context.Background())
-	var watching sync.WaitGroup
-	watching.Go(func() { _ = p.Watch(ctx) })
+	g.policies, g.metrics = r.Policies(), r.Metrics()
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.NewServer(p, g.metrics, extproc.Options{DebugHeaders: debug, Logger: log}))
-	served := make(chan struct{})
-	go func() { defer close(served); _ = gs.Serve(ln) }()
-
-	cfg := envoytest.Config{
-		Processor:         ln.Addr().String(),
-		MessageTimeout:    messageTimeout,
+	ecfg := envoytest.Config{
+		Processor:         r.GRPCAddr().String(),
+		MessageTimeout:    testutil.MessageTimeout(),
 		AllowModeOverride: true,
 		RequestAttributes: []string{"xds.route_name"},
 	}
 	for _, r := range routes {
-		cfg.Routes = append(cfg.Routes, envoytest.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: r.Upstream})
+		ecfg.Routes = append(ecfg.Routes, envoytest.Route{Name: r.Name, Host: r.Host, PathPrefix: r.PathPrefix, Upstream: r.Upstream})
 	}
-	g.envoy, err = envoytest.Start(cfg)
+	g.envoy, err = envoytest.Start(ecfg)
 	if err != nil {
+		stop()
+		<-ran
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = g.envoy.Close()
-		gs.Stop()
-		<-served
-		stopWatch()
-		watching.Wait()
+		stop()
+		select {
+		case err := <-ran:
+			if err != nil {
+				t.Errorf("corsproc: %v", err)
+			}
+		case <-time.After(testutil.Patience()):
+			t.Errorf("corsproc did not stop within %v", testutil.Patience())
+		}
 	})
 	return g
 }
@@ -151,8 +147,8 @@ func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	}
 	start := time.Now()
 	for !done() {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("corsproc did not act on the new %s within 10s (SPEC: 2s); log:\n%s", g.path, g.logs)
+		if time.Since(start) > testutil.Patience() {
+			t.Fatalf("corsproc did not act on the new %s within %v (SPEC: 2s); log:\n%s", g.path, testutil.Patience(), g.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -179,22 +175,4 @@ func (g *gateway) Metrics() string {
 }
 
 // Logs is what corsproc logged (debug level: every denial and its reason).
-func (g *gateway) Logs() string { return g.logs.String() }
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimRight(s.b.String(), "\n")
-}
+func (g *gateway) Logs() string { return strings.TrimRight(g.logs.String(), "\n") }

@@ -15,6 +15,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // tab is one case's use of its slot's tab: the page it loaded, and the
@@ -51,7 +53,8 @@ type result struct {
 	Headers  map[string]string `json:"headers"`
 }
 
-const tabTimeout = 15 * time.Second
+// tabTimeout bounds one page load or fetch: about hangs, not speed.
+var tabTimeout = testutil.Patience()
 
 // openPage loads the test page from pageOrigin (e.g.
 // http://app.example.test:PA) in the slot's tab, and records the tab's
@@ -182,7 +185,7 @@ func (tb *tab) watchFrames(ctx context.Context) {
 // corsFailures waits up to a moment for at least want failures to be
 // reported for URLs containing part, and returns those seen.
 func (tb *tab) corsFailures(part string, want int) []corsFailure {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(testutil.Patience())
 	for {
 		var out []corsFailure
 		tb.mu.Lock()
@@ -227,7 +230,7 @@ func (tb *tab) transcript() string {
 // consoleHas waits up to a moment for a console message containing text,
 // logged since the mark.
 func (tb *tab) consoleHas(text string) bool {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(testutil.Patience())
 	for {
 		tb.mu.Lock()
 		found := slices.ContainsFunc(tb.console[tb.consoleSince:], func(l string) bool { return strings.Contains(l, text) })
