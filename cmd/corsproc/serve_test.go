@@ -230,16 +230,20 @@ func TestServeUsage(t *testing.T) {
 		env  map[string]string
 		args []string
 		want int
+		says string // on stderr
 	}{
-		{"an unknown flag is a usage error", nil, []string{"--nope"}, 2},
-		{"a positional argument is a usage error", nil, []string{"policy.yaml"}, 2},
-		{"an unknown log level is a usage error", nil, []string{"--log-level", "verbose"}, 2},
-		{"an unknown log format is a usage error", nil, []string{"--log-format", "xml"}, 2},
-		{"a certificate without its key is a usage error", nil, []string{"--tls-cert", "c.pem"}, 2},
-		{"a client CA without a certificate is a usage error", nil, []string{"--tls-client-ca", "ca.pem"}, 2},
-		{"a lameduck longer than the grace is a usage error", nil, []string{"--shutdown-grace", "1s", "--lameduck", "2s"}, 2},
-		{"a bad value in an environment variable is a usage error", map[string]string{"CORSPROC_SHUTDOWN_GRACE": "soon"}, nil, 2},
-		{"--help is no error", nil, []string{"--help"}, 0},
+		{"an unknown flag is a usage error", nil, []string{"--nope"}, 2, "-nope"},
+		{"a positional argument is a usage error", nil, []string{"policy.yaml"}, 2, "--config"},
+		{"an unknown log level is a usage error", nil, []string{"--log-level", "verbose"}, 2, "want debug, info, warn or error"},
+		{"an unknown log format is a usage error", nil, []string{"--log-format", "xml"}, 2, "want json or text"},
+		{"a certificate without its key is a usage error", nil, []string{"--tls-cert", "c.pem"}, 2, "go together"},
+		{"a client CA without a certificate is a usage error", nil, []string{"--tls-client-ca", "ca.pem"}, 2, "needs --tls-cert"},
+		{"a lameduck longer than the grace is a usage error", nil, []string{"--shutdown-grace", "1s", "--lameduck", "2s"}, 2, "longer than --shutdown-grace"},
+		{"no stream at all per connection is a usage error", nil, []string{"--max-concurrent-streams", "0"}, 2, "want a whole number from 1"},
+		{"a handshake timeout of zero is a usage error", nil, []string{"--handshake-timeout", "0s"}, 2, "want a positive duration"},
+		{"a bad value in an environment variable is a usage error", map[string]string{"CORSPROC_SHUTDOWN_GRACE": "soon"}, nil, 2, `CORSPROC_SHUTDOWN_GRACE="soon": want a duration`},
+		{"a bad boolean in an environment variable names the variable and what it accepts", map[string]string{"CORSPROC_PPROF": "yes"}, nil, 2, `CORSPROC_PPROF="yes": want true or false`},
+		{"--help is no error", nil, []string{"--help"}, 0, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -249,7 +253,32 @@ func TestServeUsage(t *testing.T) {
 			if got := runServe(t.Context(), c.args, io.Discard, &stderr, env); got != c.want {
 				t.Errorf("exit %d, want %d; stderr:\n%s", got, c.want, stderr.String())
 			}
+			if !strings.Contains(stderr.String(), c.says) {
+				t.Errorf("stderr does not say %q:\n%s", c.says, stderr.String())
+			}
 		})
+	}
+}
+
+// TestServeHelpGoesToStdout checks --help prints every flag, with its
+// variable, to stdout (so it pipes into a pager) and nothing to stderr.
+func TestServeHelpGoesToStdout(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr testutil.Buffer
+	if code := runServe(t.Context(), []string{"--help"}, &stdout, &stderr, serveEnv{}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if stderr.String() != "" {
+		t.Errorf("--help wrote to stderr:\n%s", stderr.String())
+	}
+	cfg := runner.Defaults()
+	for _, f := range cfg.Flags() {
+		if !strings.Contains(stdout.String(), "-"+f.Name+" ") && !strings.Contains(stdout.String(), "-"+f.Name+"\n") {
+			t.Errorf("--help does not list --%s", f.Name)
+		}
+		if !strings.Contains(stdout.String(), f.Env) {
+			t.Errorf("--help does not name %s", f.Env)
+		}
 	}
 }
 

@@ -1,0 +1,61 @@
+package runner_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/corsproc/corsproc/internal/runner"
+)
+
+// TestEveryFlagIsDocumentedWithItsVariable checks the rule the README
+// states (each flag is also CORSPROC_ and its name in upper case) and that
+// its flag table lists every flag.
+func TestEveryFlagIsDocumentedWithItsVariable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := runner.Defaults()
+	for _, f := range cfg.Flags() {
+		t.Run("--"+f.Name+" is in the README and read from "+f.Env, func(t *testing.T) {
+			if want := "CORSPROC_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")); f.Env != want {
+				t.Errorf("variable %s, want %s", f.Env, want)
+			}
+			if !strings.Contains(string(readme), "`--"+f.Name) {
+				t.Errorf("README's flag table does not list --%s", f.Name)
+			}
+		})
+	}
+}
+
+// TestConfigParse checks that a flag wins over its variable and that the
+// lameduck is worked out only when neither gives it.
+func TestConfigParse(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"CORSPROC_GRPC_ADDR": "127.0.0.1:1", "CORSPROC_SHUTDOWN_GRACE": "30s"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cases := []struct {
+		name     string
+		args     []string
+		grpc     string
+		lameduck string
+	}{
+		{"the variable is read when no flag is given", nil, "127.0.0.1:1", "5s"},
+		{"a flag wins over its variable", []string{"--grpc-addr", "127.0.0.1:2"}, "127.0.0.1:2", "5s"},
+		{"the lameduck is a third of a short grace", []string{"--shutdown-grace", "3s"}, "127.0.0.1:1", "1s"},
+		{"a lameduck of zero given is kept", []string{"--lameduck", "0s"}, "127.0.0.1:1", "0s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := runner.Defaults()
+			if err := cfg.Parse(c.args, lookup, nil); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.GRPCAddr != c.grpc || cfg.Lameduck.String() != c.lameduck {
+				t.Errorf("grpc %s lameduck %v, want %s %s", cfg.GRPCAddr, cfg.Lameduck, c.grpc, c.lameduck)
+			}
+		})
+	}
+}
