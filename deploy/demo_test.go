@@ -1,11 +1,11 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,14 +15,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"golang.org/x/net/html"
-	"google.golang.org/grpc"
 
-	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/runner"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // demoButton is one request of the demo page, as its data-* attributes
@@ -125,37 +123,40 @@ func startDemoGateway(t *testing.T) *demoGateway {
 	}
 	cs := project.Services["corsproc"]
 	args := []string(cs.Command)
-	debug := slices.Contains(args, "--debug-headers")
+	if len(args) == 0 || args[0] != "serve" {
+		t.Fatalf("corsproc's command %q does not start with serve", args)
+	}
 	cfgPath, ok := flagValue(args, "config")
 	if !ok {
 		t.Fatal("corsproc's command names no --config")
 	}
-	policyFile := hostPathOf(t, cs, cfgPath)
-
-	logs := &syncLog{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	metrics := extproc.NewMetrics()
-	policies, err := extproc.LoadPolicies(policyFile, metrics, log)
-	if err != nil {
-		t.Fatalf("corsproc refuses %s: %v", policyFile, err)
+	// corsproc as the compose file runs it, through the product's runner and
+	// its own flag parsing; only the files and listeners are the host's.
+	rcfg := runner.Defaults()
+	if err := rcfg.Parse(args[1:], func(string) (string, bool) { return "", false }, io.Discard); err != nil {
+		t.Fatalf("corsproc would refuse the compose file's flags %q: %v", args, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	rcfg.PolicyFile = hostPathOf(t, cs, cfgPath)
+	rcfg.GRPCAddr, rcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	rcfg.LogLevel, rcfg.LogFormat = slog.LevelDebug, "text"
+	rcfg.SetLameduck(0)
+	logs := &testutil.Buffer{}
+	r, err := runner.New(rcfg, runner.Options{Log: logs})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("corsproc refuses %s: %v", rcfg.PolicyFile, err)
 	}
-	gs := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.NewServer(policies, metrics, extproc.Options{DebugHeaders: debug, Logger: log}))
-	served := make(chan struct{})
-	go func() { defer close(served); _ = gs.Serve(ln) }()
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(runCtx) }()
 
 	b := loadBootstrap(t, "envoy/envoy.yaml", readRepoFile(t, "envoy/envoy.yaml"))
 	clusters := clustersByName(b)
 	hcm := connectionManagers(t, listenerByName(t, b, "ingress"))[0]
 	cfg := standInFilters(t, hcm)
-	cfg.Processor = ln.Addr().String()
+	cfg.Processor = r.GRPCAddr().String()
 	// envoy.yaml says 200 ms; -race on a loaded 2-core machine can take
 	// longer, and a timeout here would prove nothing about CORS.
-	cfg.MessageTimeout = 5 * time.Second
+	cfg.MessageTimeout = testutil.MessageTimeout()
 	// envoy.yaml fails open; here a processor failure must fail the test.
 	cfg.FailureModeAllow = false
 	g := &demoGateway{Host: pageGateway(t).Host, Services: map[string]*fakeNginx{}}
@@ -184,13 +185,17 @@ func startDemoGateway(t *testing.T) *demoGateway {
 	}
 	g.Envoy, err = envoytest.Start(cfg)
 	if err != nil {
+		stopRunner()
+		<-ran
 		t.Fatal(err)
 	}
 	g.URL = g.Envoy.URL()
 	t.Cleanup(func() {
 		_ = g.Envoy.Close()
-		gs.Stop()
-		<-served
+		stopRunner()
+		if err := <-ran; err != nil {
+			t.Errorf("corsproc: %v", err)
+		}
 		for _, u := range upstreams {
 			u.Close()
 		}
@@ -199,23 +204,6 @@ func startDemoGateway(t *testing.T) *demoGateway {
 		}
 	})
 	return g
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func readFile(t *testing.T, p string) []byte {
