@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 const adminPolicy = `policies:
@@ -77,7 +79,7 @@ func TestServeMetricsMove(t *testing.T) {
 	}
 	_, body := s.get(t, "/metrics")
 	for series, v := range want {
-		got, ok := sample(body, series)
+		got, ok := testutil.Sample(t, body, series)
 		switch {
 		case v == -2 && ok:
 			t.Errorf("%s exists; it should not", series)
@@ -87,19 +89,6 @@ func TestServeMetricsMove(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, v)
 		}
 	}
-}
-
-func sample(body, series string) (float64, bool) {
-	for _, line := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			var v float64
-			if err := json.Unmarshal([]byte(rest), &v); err != nil {
-				return -3, true
-			}
-			return v, true
-		}
-	}
-	return 0, false
 }
 
 // TestServeAdminExplainAndConfig checks /explain (as the CLI's --json) and

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +130,7 @@ func (g *gateway) Problems() []string {
 func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	t.Helper()
 	_, perr := policy.Parse(g.path, []byte(policyYAML))
-	failures := g.reloadFailures()
+	failures := g.reloadFailures(t)
 	tmp := g.path + ".new"
 	if err := os.WriteFile(tmp, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -143,7 +142,7 @@ func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	want := hex.EncodeToString(sum[:])
 	done := func() bool { return g.policies.Set().SHA256() == want }
 	if perr != nil {
-		done = func() bool { return g.reloadFailures() > failures }
+		done = func() bool { return g.reloadFailures(t) > failures }
 	}
 	start := time.Now()
 	for !done() {
@@ -156,15 +155,9 @@ func (g *gateway) Reload(t testing.TB, policyYAML string) {
 }
 
 // reloadFailures reads corsproc_config_reloads_total{result="failure"}.
-func (g *gateway) reloadFailures() int {
-	const prefix = `corsproc_config_reloads_total{result="failure"} `
-	for _, line := range strings.Split(g.Metrics(), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	return 0
+func (g *gateway) reloadFailures(t testing.TB) int {
+	v, _ := testutil.Sample(t, g.Metrics(), `corsproc_config_reloads_total{result="failure"}`)
+	return int(v)
 }
 
 // Metrics returns corsproc's Prometheus exposition.
