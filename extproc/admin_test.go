@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // TestAdminHandler checks the admin endpoints' answers, readiness while
@@ -14,7 +16,7 @@ import (
 func TestAdminHandler(t *testing.T) {
 	t.Parallel()
 	m := NewMetrics()
-	path := writeFile(t, t.TempDir(), "p.yaml", testPolicy)
+	path := testutil.WriteFile(t, t.TempDir(), "p.yaml", testPolicy)
 	p, err := LoadPolicies(path, m, discardLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -37,15 +35,6 @@ type testServer struct {
 	logs     *testutil.Buffer
 }
 
-func writeFile(t testing.TB, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // startServer serves a processor with the policy in yaml ("" for the
 // embedded development policy).
 func startServer(t testing.TB, yaml string, opts Options) *testServer {
@@ -54,7 +43,7 @@ func startServer(t testing.TB, yaml string, opts Options) *testServer {
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	path := ""
 	if yaml != "" {
-		path = writeFile(t, t.TempDir(), "policy.yaml", yaml)
+		path = testutil.WriteFile(t, t.TempDir(), "policy.yaml", yaml)
 	}
 	p, err := LoadPolicies(path, ts.metrics, log)
 	if err != nil {

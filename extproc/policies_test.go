@@ -39,7 +39,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 	})
 	t.Run("a file that fails to load is an error listing every problem", func(t *testing.T) {
 		t.Parallel()
-		path := writeFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    nope: 1\n  - name: a\n")
+		path := testutil.WriteFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    nope: 1\n  - name: a\n")
 		_, err := LoadPolicies(path, NewMetrics(), discardLogger())
 		var perr *policy.Error
 		if !errors.As(err, &perr) || len(errorLines(err)) < 2 {
@@ -49,7 +49,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 	t.Run("warnings are logged and the file loads", func(t *testing.T) {
 		t.Parallel()
 		logs := &testutil.Buffer{}
-		path := writeFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    allowed_origins: [\"null\"]\n")
+		path := testutil.WriteFile(t, t.TempDir(), "p.yaml", "policies:\n  - name: a\n    allowed_origins: [\"null\"]\n")
 		if _, err := LoadPolicies(path, NewMetrics(), newTestLogger(logs)); err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 	t.Run("an unchanged file is not reloaded by a file event, but is by SIGHUP", func(t *testing.T) {
 		t.Parallel()
 		m := NewMetrics()
-		path := writeFile(t, t.TempDir(), "p.yaml", testPolicy)
+		path := testutil.WriteFile(t, t.TempDir(), "p.yaml", testPolicy)
 		p, err := LoadPolicies(path, m, discardLogger())
 		if err != nil {
 			t.Fatal(err)
@@ -80,13 +80,13 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 		t.Parallel()
 		m := NewMetrics()
 		dir := t.TempDir()
-		path := writeFile(t, dir, "p.yaml", testPolicy)
+		path := testutil.WriteFile(t, dir, "p.yaml", testPolicy)
 		p, err := LoadPolicies(path, m, discardLogger())
 		if err != nil {
 			t.Fatal(err)
 		}
 		running := p.Set()
-		writeFile(t, dir, "p.yaml", "policies: [")
+		testutil.WriteFile(t, dir, "p.yaml", "policies: [")
 		for range 3 {
 			_ = p.reload(false)
 		}
@@ -107,13 +107,13 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 		t.Parallel()
 		m := NewMetrics()
 		dir := t.TempDir()
-		path := writeFile(t, dir, "p.yaml", testPolicy)
+		path := testutil.WriteFile(t, dir, "p.yaml", testPolicy)
 		p, err := LoadPolicies(path, m, discardLogger())
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := p.Set().SHA256()
-		writeFile(t, dir, "p.yaml", testPolicy+"\n# changed\n")
+		testutil.WriteFile(t, dir, "p.yaml", testPolicy+"\n# changed\n")
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan struct{})
 		done := make(chan error, 1)
@@ -142,7 +142,7 @@ func TestPoliciesLoadAndReload(t *testing.T) {
 func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
 	t.Parallel()
 	linkDir, targetDir := t.TempDir(), t.TempDir()
-	target := writeFile(t, targetDir, "real.yaml", "a")
+	target := testutil.WriteFile(t, targetDir, "real.yaml", "a")
 	link := filepath.Join(linkDir, "policy.yaml")
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
@@ -156,13 +156,13 @@ func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
 	}()
 	<-ready
 	<-changed // the check made once the watches are set
-	writeFile(t, targetDir, "real.yaml", "b")
+	testutil.WriteFile(t, targetDir, "real.yaml", "b")
 	select {
 	case <-changed:
 	case <-time.After(testutil.Patience()):
 		t.Errorf("a change of the link's target was not seen within %v", testutil.Patience())
 	}
-	writeFile(t, targetDir, "unrelated.yaml", "x")
+	testutil.WriteFile(t, targetDir, "unrelated.yaml", "x")
 	select {
 	case <-changed:
 		t.Error("an unrelated file in the target's directory was reported")

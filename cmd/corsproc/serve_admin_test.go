@@ -24,7 +24,7 @@ const adminPolicy = `policies:
 // reads /metrics as Prometheus would: every counter of SPEC §4 moves.
 func TestServeMetricsMove(t *testing.T) {
 	t.Parallel()
-	path := writePolicy(t, t.TempDir(), "policy.yaml", adminPolicy)
+	path := testutil.WriteFile(t, t.TempDir(), "policy.yaml", adminPolicy)
 	s := startServe(t, nil, "--config", path)
 	c := s.conn(t)
 	preflightReply(t, c, "api.example.com", "https://app.example.com")  // allowed
@@ -96,7 +96,7 @@ func TestServeMetricsMove(t *testing.T) {
 // only with --pprof.
 func TestServeAdminExplainAndConfig(t *testing.T) {
 	t.Parallel()
-	path := writePolicy(t, t.TempDir(), "policy.yaml", adminPolicy)
+	path := testutil.WriteFile(t, t.TempDir(), "policy.yaml", adminPolicy)
 	s := startServe(t, nil, "--config", path, "--pprof")
 	cases := []struct {
 		name  string

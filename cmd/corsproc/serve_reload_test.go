@@ -42,7 +42,7 @@ func TestServeReloadsAChangedPolicyFile(t *testing.T) {
 	}{{
 		name: "a file written in place is reloaded",
 		setup: func(t *testing.T, dir string) string {
-			return writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
+			return testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 		},
 		change: func(t *testing.T, dir, content string) {
 			f, err := os.OpenFile(filepath.Join(dir, "policy.yaml"), os.O_WRONLY|os.O_TRUNC, 0)
@@ -57,10 +57,10 @@ func TestServeReloadsAChangedPolicyFile(t *testing.T) {
 	}, {
 		name: "a file renamed over the old one (new inode) is reloaded",
 		setup: func(t *testing.T, dir string) string {
-			return writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
+			return testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 		},
 		change: func(t *testing.T, dir, content string) {
-			tmp := writePolicy(t, dir, ".policy.yaml.tmp", content)
+			tmp := testutil.WriteFile(t, dir, ".policy.yaml.tmp", content)
 			if err := os.Rename(tmp, filepath.Join(dir, "policy.yaml")); err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func configMapVersion(t *testing.T, dir, version, content string) {
 	if err := os.Mkdir(filepath.Join(dir, version), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writePolicy(t, filepath.Join(dir, version), "policy.yaml", content)
+	testutil.WriteFile(t, filepath.Join(dir, version), "policy.yaml", content)
 }
 
 func mustSymlink(t *testing.T, target, link string) {
@@ -146,11 +146,11 @@ func mustSymlink(t *testing.T, target, link string) {
 func TestServeKeepsThePolicyWhenTheNewFileIsInvalid(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
+	path := testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 	s := startServe(t, nil, "--config", path)
 	conn := s.conn(t)
 	running := s.configSHA(t)
-	writePolicy(t, dir, "policy.yaml", "policies:\n  - name: broken\n    allowed_origins: [\"https://x.example.com/\"]\n    bogus_key: 1\n")
+	testutil.WriteFile(t, dir, "policy.yaml", "policies:\n  - name: broken\n    allowed_origins: [\"https://x.example.com/\"]\n    bogus_key: 1\n")
 	testutil.WaitUntil(t, "the failure to be counted", func() bool {
 		return s.metric(t, `corsproc_config_reloads_total{result="failure"}`) == 1
 	})
@@ -173,7 +173,7 @@ func TestServeKeepsThePolicyWhenTheNewFileIsInvalid(t *testing.T) {
 		t.Errorf("/readyz = %q: a refused reload must not make corsproc unready", got)
 	}
 
-	writePolicy(t, dir, "policy.yaml", policyAllowing("https://fixed.example.com"))
+	testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://fixed.example.com"))
 	testutil.WaitUntil(t, "the fixed file to run", func() bool { return s.configSHA(t) != running })
 	if got := preflightReply(t, conn, "api.example.com", "https://fixed.example.com"); got != 204 {
 		t.Errorf("the fixed policy does not decide: %d", got)
@@ -197,7 +197,7 @@ func (s *served) get200(t *testing.T, path string) string {
 func TestServeReloadsOnSIGHUP(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
+	path := testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 	s := startServe(t, nil, "--config", path)
 	s.signal(syscall.SIGHUP)
 	testutil.WaitUntil(t, "SIGHUP to reload", func() bool {
@@ -210,7 +210,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 
 	// An invalid file put in place and SIGHUP at once: whichever sees it
 	// first, the failure is counted and the old policy stays.
-	writePolicy(t, dir, "policy.yaml", "policies: [")
+	testutil.WriteFile(t, dir, "policy.yaml", "policies: [")
 	s.signal(syscall.SIGHUP)
 	testutil.WaitUntil(t, "the failure to be counted", func() bool {
 		return s.metric(t, `corsproc_config_reloads_total{result="failure"}`) >= 1
@@ -225,10 +225,10 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 func TestServeDoesNotReloadForUnrelatedFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := writePolicy(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
+	path := testutil.WriteFile(t, dir, "policy.yaml", policyAllowing("https://old.example.com"))
 	s := startServe(t, nil, "--config", path)
 	for i := range 5 {
-		writePolicy(t, dir, "other.yaml", strings.Repeat("x", i))
+		testutil.WriteFile(t, dir, "other.yaml", strings.Repeat("x", i))
 	}
 	// Touch the policy file itself without changing its content.
 	now := time.Now()

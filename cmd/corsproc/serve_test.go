@@ -177,15 +177,6 @@ func preflightReply(t *testing.T, c *grpc.ClientConn, host, origin string) int {
 	return int(r.GetImmediateResponse().GetStatus().GetCode())
 }
 
-func writePolicy(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // policyAllowing is a policy file that allows origin on every host.
 func policyAllowing(origin string) string {
 	return "policies:\n  - name: all\n    allowed_origins: [\"" + origin + "\"]\n"
@@ -287,7 +278,7 @@ func TestServeHelpGoesToStdout(t *testing.T) {
 func TestServeRefusesToStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bad := writePolicy(t, dir, "bad.yaml", `policies:
+	bad := testutil.WriteFile(t, dir, "bad.yaml", `policies:
   - name: a
     allowed_origins: ["https://a.example.com/"]
   - name: a
@@ -339,7 +330,7 @@ func TestServeRefusesToStart(t *testing.T) {
 func TestServeReadsTheEnvironment(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	fromEnv := writePolicy(t, dir, "env.yaml", policyAllowing("https://env.example.com"))
+	fromEnv := testutil.WriteFile(t, dir, "env.yaml", policyAllowing("https://env.example.com"))
 	s := startServe(t, map[string]string{"CORSPROC_CONFIG": fromEnv, "CORSPROC_LOG_FORMAT": "text"})
 	if _, body := s.get(t, "/config"); !strings.Contains(body, `"file": "`+fromEnv+`"`) {
 		t.Errorf("/config does not run CORSPROC_CONFIG's file:\n%s", body)
@@ -347,7 +338,7 @@ func TestServeReadsTheEnvironment(t *testing.T) {
 	if !strings.Contains(s.stderr.String(), "level=INFO") {
 		t.Errorf("CORSPROC_LOG_FORMAT=text ignored:\n%s", s.stderr.String())
 	}
-	fromFlag := writePolicy(t, dir, "flag.yaml", policyAllowing("https://flag.example.com"))
+	fromFlag := testutil.WriteFile(t, dir, "flag.yaml", policyAllowing("https://flag.example.com"))
 	s2 := startServe(t, map[string]string{"CORSPROC_CONFIG": fromEnv}, "--config", fromFlag)
 	if _, body := s2.get(t, "/config"); !strings.Contains(body, `"file": "`+fromFlag+`"`) {
 		t.Errorf("--config did not win over CORSPROC_CONFIG:\n%s", body)

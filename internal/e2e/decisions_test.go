@@ -152,7 +152,7 @@ var decisionCases = []decisionCase{{
 // through the Envoy stand-in and corsproc to the service.
 func TestGatewayDecisions(t *testing.T) {
 	t.Parallel()
-	p := startCorsproc(t, "--config", writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
+	p := startCorsproc(t, "--config", testutil.WriteFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
 	up := startUpstream(t)
 	e := startEnvoy(t, p.grpcAddr, up, nil)
 	runDecisions(t, e, up, decisionCases)
@@ -208,7 +208,7 @@ func checkResponse(t *testing.T, resp *http.Response, c decisionCase) {
 // it has nothing to do with are left alone.
 func TestGatewayWithoutModeOverride(t *testing.T) {
 	t.Parallel()
-	p := startCorsproc(t, "--config", writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
+	p := startCorsproc(t, "--config", testutil.WriteFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
 	up := startUpstream(t)
 	e := startEnvoy(t, p.grpcAddr, up, func(c *envoytest.Config) { c.AllowModeOverride = false })
 	runDecisions(t, e, up, decisionCases)
@@ -220,7 +220,7 @@ func TestGatewayWithoutModeOverride(t *testing.T) {
 // the browser can pin on that header.
 func TestGatewayDebugHeaders(t *testing.T) {
 	t.Parallel()
-	p := startCorsproc(t, "--config", writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy), "--debug-headers")
+	p := startCorsproc(t, "--config", testutil.WriteFile(t, t.TempDir(), "policy.yaml", decisionsPolicy), "--debug-headers")
 	up := startUpstream(t)
 	e := startEnvoy(t, p.grpcAddr, up, nil)
 	resp := call(t, e, "OPTIONS", "api.example.com", "/v1/debug", "origin", app,

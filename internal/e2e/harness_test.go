@@ -307,12 +307,3 @@ func noFailures(t *testing.T, e *envoytest.Envoy) {
 		t.Errorf("the stand-in saw processor failures: %+v", st)
 	}
 }
-
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}

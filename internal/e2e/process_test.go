@@ -86,7 +86,7 @@ func TestProcessStartsOnTheEmbeddedPolicy(t *testing.T) {
 // printed, exit 1, nothing served.
 func TestProcessRefusesABadPolicy(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, t.TempDir(), "policy.yaml", "policies:\n  - name: a\n    allowed_origins: [\"https://a.example.com/\"]\n    allow_credentials: true\n    allow_all_origins: true\n")
+	path := testutil.WriteFile(t, t.TempDir(), "policy.yaml", "policies:\n  - name: a\n    allowed_origins: [\"https://a.example.com/\"]\n    allow_credentials: true\n    allow_all_origins: true\n")
 	_, err := launch("--config", path)
 	var exit *exitError
 	if !errors.As(err, &exit) || exit.code != 1 {
@@ -109,7 +109,7 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, name), "policy.yaml", content)
+		testutil.WriteFile(t, filepath.Join(dir, name), "policy.yaml", content)
 	}
 	swap := func(name string) {
 		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
@@ -148,7 +148,7 @@ func TestProcessHotReloadThroughTheGateway(t *testing.T) {
 		t.Errorf("a broken update replaced the running policy: %d", got)
 	}
 
-	writeFile(t, filepath.Join(dir, "..v3"), "policy.yaml", policyAllowing("https://three.example.com"))
+	testutil.WriteFile(t, filepath.Join(dir, "..v3"), "policy.yaml", policyAllowing("https://three.example.com"))
 	testutil.WaitUntil(t, "the fixed file to be served", func() bool {
 		return preflightStatus(t, e, "https://three.example.com") == 204
 	})
@@ -243,7 +243,7 @@ func TestProcessDrainsWithRequestsInFlight(t *testing.T) {
 // gateway, and /explain and /config on the real process.
 func TestProcessAdminEndpoints(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy)
+	path := testutil.WriteFile(t, t.TempDir(), "policy.yaml", decisionsPolicy)
 	p := startCorsproc(t, "--config", path)
 	up := startUpstream(t)
 	e := startEnvoy(t, p.grpcAddr, up, nil)

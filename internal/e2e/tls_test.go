@@ -24,9 +24,9 @@ func TestProcessMutualTLS(t *testing.T) {
 	serverCert, serverKey := ca.Issue(t, 2, false)
 	clientCert, clientKey := ca.Issue(t, 3, true)
 	p := startCorsproc(t,
-		"--tls-cert", writeFile(t, dir, "tls.crt", string(serverCert)),
-		"--tls-key", writeFile(t, dir, "tls.key", string(serverKey)),
-		"--tls-client-ca", writeFile(t, dir, "ca.crt", string(ca.PEM)))
+		"--tls-cert", testutil.WriteFile(t, dir, "tls.crt", string(serverCert)),
+		"--tls-key", testutil.WriteFile(t, dir, "tls.key", string(serverKey)),
+		"--tls-client-ca", testutil.WriteFile(t, dir, "ca.crt", string(ca.PEM)))
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	client := testutil.Pair(t, clientCert, clientKey)
