@@ -29,6 +29,11 @@ type Limits struct {
 	// HandshakeTimeout closes a connection that has not finished its TLS
 	// and HTTP/2 handshake by then (--handshake-timeout).
 	HandshakeTimeout time.Duration
+	// KeepaliveTime is how long a connection may be silent before the
+	// server pings it, and KeepaliveTimeout how long the ping may go
+	// unanswered before the connection is closed: a vanished Envoy, or a
+	// peer that went silent after its handshake, holds nothing for long.
+	KeepaliveTime, KeepaliveTimeout time.Duration
 }
 
 // Options are the gRPC server's options for Envoy: one long-lived HTTP/2
@@ -41,11 +46,8 @@ func Options(l Limits, creds credentials.TransportCredentials) []grpc.ServerOpti
 		// answering GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			// Ping an idle connection after 30s and drop it if no answer
-			// within 10s, so a vanished Envoy (or a peer that went silent
-			// after its handshake) does not hold resources.
-			Time:    30 * time.Second,
-			Timeout: 10 * time.Second,
+			Time:    l.KeepaliveTime,
+			Timeout: l.KeepaliveTimeout,
 			// Envoy keeps one connection per corsproc endpoint for ever;
 			// ending it every 10 minutes (GOAWAY, streams finish within a
 			// minute) lets new replicas behind a Service get their share.
@@ -70,4 +72,9 @@ func Options(l Limits, creds credentials.TransportCredentials) []grpc.ServerOpti
 
 // Defaults are the limits `corsproc serve` runs with when no flag says
 // otherwise.
-var Defaults = Limits{MaxConcurrentStreams: 4096, HandshakeTimeout: 10 * time.Second}
+var Defaults = Limits{
+	MaxConcurrentStreams: 4096,
+	HandshakeTimeout:     10 * time.Second,
+	KeepaliveTime:        30 * time.Second,
+	KeepaliveTimeout:     10 * time.Second,
+}

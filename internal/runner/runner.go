@@ -86,9 +86,9 @@ func New(cfg Config, o Options) (*Runner, error) {
 		r.grpcLn.Close()
 		return nil, fmt.Errorf("corsproc serve: admin listener: %w", err)
 	}
-	r.grpc = grpc.NewServer(grpcserver.Options(grpcserver.Limits{
-		MaxConcurrentStreams: cfg.MaxConcurrentStreams, HandshakeTimeout: cfg.HandshakeTimeout,
-	}, creds)...)
+	limits := grpcserver.Defaults
+	limits.MaxConcurrentStreams, limits.HandshakeTimeout = cfg.MaxConcurrentStreams, cfg.HandshakeTimeout
+	r.grpc = grpc.NewServer(grpcserver.Options(limits, creds)...)
 	healthpb.RegisterHealthServer(r.grpc, r.health)
 	extprocv3.RegisterExternalProcessorServer(r.grpc, extproc.NewServer(r.policies, r.metrics, extproc.Options{
 		DebugHeaders: cfg.DebugHeaders, Logger: r.log,
