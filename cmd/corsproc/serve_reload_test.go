@@ -13,9 +13,6 @@ import (
 	"github.com/corsproc/corsproc/internal/testutil"
 )
 
-// reloadWithin is how fast the SPEC wants a changed policy file running.
-const reloadWithin = 2 * time.Second
-
 // configSHA is the sha256 /config reports.
 func (s *served) configSHA(t *testing.T) string {
 	t.Helper()

@@ -101,7 +101,7 @@ func TestServeDrainsGracefullyOnSIGTERM(t *testing.T) {
 
 	// GracefulStop closes the listener first; from then on it waits for us.
 	testutil.WaitUntil(t, "GracefulStop to close the listener", func() bool {
-		conn, err := net.DialTimeout("tcp", s.grpcAddr, time.Second)
+		conn, err := net.DialTimeout("tcp", s.grpcAddr, testutil.Patience())
 		if err != nil {
 			return true
 		}
