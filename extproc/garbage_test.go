@@ -230,7 +230,7 @@ func FuzzRequestHeaders(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, method, host, origin, reqMethod, reqHeaders, pna, respKey, respValue string) {
-		hs := hmap(":method", method, ":authority", host, "origin", origin,
+		hs := testutil.HeaderMap(":method", method, ":authority", host, "origin", origin,
 			"access-control-request-method", reqMethod, "access-control-request-headers", reqHeaders,
 			"access-control-request-private-network", pna).GetHeaders()
 		var st streamState
@@ -248,7 +248,7 @@ func FuzzRequestHeaders(f *testing.F) {
 			check(st.immediate(&st.dec, fail).GetImmediateResponse().GetHeaders())
 			return
 		}
-		readUpstream(&st.up, st.vary[:], st.cors[:], hmap(respKey, respValue, "vary", respValue).GetHeaders())
+		readUpstream(&st.up, st.vary[:], st.cors[:], testutil.HeaderMap(respKey, respValue, "vary", respValue).GetHeaders())
 		st.dec.Respond(&st.up, &st.edit)
 		check(st.mutation(st.edit.Set(), st.edit.Remove, fail))
 	})

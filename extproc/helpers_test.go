@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
@@ -80,23 +79,14 @@ func (ts *testServer) serve(t testing.TB, srv extprocv3.ExternalProcessorServer)
 	ts.client = extprocv3.NewExternalProcessorClient(conn)
 }
 
-// hmap builds a header map the way Envoy sends it: values in raw_value.
-func hmap(kv ...string) *corev3.HeaderMap {
-	m := &corev3.HeaderMap{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m.Headers = append(m.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-	}
-	return m
-}
-
 func reqHeaders(kv ...string) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-		RequestHeaders: &extprocv3.HttpHeaders{Headers: hmap(kv...), EndOfStream: true}}}
+		RequestHeaders: &extprocv3.HttpHeaders{Headers: testutil.HeaderMap(kv...), EndOfStream: true}}}
 }
 
 func respHeaders(kv ...string) *extprocv3.ProcessingRequest {
 	return &extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HttpHeaders{Headers: hmap(kv...)}}}
+		ResponseHeaders: &extprocv3.HttpHeaders{Headers: testutil.HeaderMap(kv...)}}}
 }
 
 // withRoute adds the xds.route_name attribute as Envoy sends it.

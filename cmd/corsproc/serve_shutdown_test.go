@@ -27,7 +27,7 @@ func openStream(t *testing.T, c *grpc.ClientConn) extprocv3.ExternalProcessor_Pr
 		t.Fatal(err)
 	}
 	err = stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: hdrs(":method", "GET", ":authority", "api.example.com", ":path", "/",
+		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: testutil.HeaderMap(":method", "GET", ":authority", "api.example.com", ":path", "/",
 			"origin", "http://localhost:3000")}}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func openStream(t *testing.T, c *grpc.ClientConn) extprocv3.ExternalProcessor_Pr
 // access-control-allow-origin corsproc set.
 func finishStream(stream extprocv3.ExternalProcessor_ProcessClient) (string, error) {
 	err := stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_ResponseHeaders{
-		ResponseHeaders: &extprocv3.HttpHeaders{Headers: hdrs(":status", "200")}}})
+		ResponseHeaders: &extprocv3.HttpHeaders{Headers: testutil.HeaderMap(":status", "200")}}})
 	if err != nil {
 		return "", err
 	}

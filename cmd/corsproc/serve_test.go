@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -145,14 +144,6 @@ func (s *served) metric(t *testing.T, series string) float64 {
 	return v
 }
 
-func hdrs(kv ...string) *corev3.HeaderMap {
-	m := &corev3.HeaderMap{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m.Headers = append(m.Headers, &corev3.HeaderValue{Key: kv[i], RawValue: []byte(kv[i+1])})
-	}
-	return m
-}
-
 // preflightReply sends one preflight, as Envoy does, and returns the status
 // of corsproc's local answer (0 when it lets the request continue).
 func preflightReply(t *testing.T, c *grpc.ClientConn, host, origin string) int {
@@ -164,7 +155,7 @@ func preflightReply(t *testing.T, c *grpc.ClientConn, host, origin string) int {
 		t.Fatal(err)
 	}
 	err = stream.Send(&extprocv3.ProcessingRequest{Request: &extprocv3.ProcessingRequest_RequestHeaders{
-		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: hdrs(":method", "OPTIONS", ":authority", host, ":path", "/",
+		RequestHeaders: &extprocv3.HttpHeaders{EndOfStream: true, Headers: testutil.HeaderMap(":method", "OPTIONS", ":authority", host, ":path", "/",
 			"origin", origin, "access-control-request-method", "PUT")}}})
 	if err != nil {
 		t.Fatal(err)
