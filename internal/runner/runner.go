@@ -126,7 +126,6 @@ func (r *Runner) Close() {
 // GracefulStop for the rest of the grace, then Stop. It returns nil after
 // a clean shutdown, and an error when a listener failed.
 func (r *Runner) Run(ctx context.Context) error {
-	cfg, log := r.cfg, r.log
 	failed := make(chan error, 2)
 	var servers sync.WaitGroup
 	servers.Go(func() {
@@ -139,34 +138,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			failed <- fmt.Errorf("admin listener: %w", err)
 		}
 	})
-	bgCtx, stopBackground := context.WithCancel(context.Background())
-	var background sync.WaitGroup
-	background.Go(func() { _ = r.policies.Watch(bgCtx) })
-	if r.certs != nil {
-		background.Go(func() { r.certs.watch(bgCtx) })
-	}
-	if r.opts.Reload != nil {
-		background.Go(func() {
-			for {
-				select {
-				case <-bgCtx.Done():
-					return
-				case <-r.opts.Reload:
-					log.Info("SIGHUP: reloading the policy file")
-					_ = r.policies.Reload()
-				}
-			}
-		})
-	}
-
-	set := r.policies.Set()
-	log.Info("corsproc serving", "grpc_addr", r.grpcLn.Addr().String(), "admin_addr", r.adminLn.Addr().String(),
-		"policy_file", set.File(), "sha256", set.SHA256(), "policies", len(set.Policies()),
-		"tls", r.certs != nil, "mtls", cfg.TLSClientCA != "", "debug_headers", cfg.DebugHeaders, "pprof", cfg.Pprof,
-		"max_concurrent_streams", cfg.MaxConcurrentStreams, "handshake_timeout", cfg.HandshakeTimeout.String())
-	if cfg.DebugHeaders {
-		log.Warn("--debug-headers is on: responses carry x-corsproc-* headers and refused preflights name their cause; never in production")
-	}
+	stopBackground := r.background()
+	r.logServing()
 
 	var runErr error
 	select {
@@ -175,30 +148,77 @@ func (r *Runner) Run(ctx context.Context) error {
 		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 			cause = c.Error()
 		}
-		log.Info("shutting down", "cause", cause)
+		r.log.Info("shutting down", "cause", cause)
 	case err := <-failed:
-		log.Error("a listener failed; shutting down", "error", err.Error())
+		r.log.Error("a listener failed; shutting down", "error", err.Error())
 		runErr = err
 	}
+	r.drain(runErr == nil)
+	stopBackground()
+	servers.Wait()
+	r.log.Info("corsproc stopped")
+	return runErr
+}
 
+// background starts the policy and certificate watchers and the SIGHUP
+// reloads; the returned func stops them and waits.
+func (r *Runner) background() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = r.policies.Watch(ctx) })
+	if r.certs != nil {
+		wg.Go(func() { r.certs.watch(ctx) })
+	}
+	if r.opts.Reload != nil {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-r.opts.Reload:
+					r.log.Info("SIGHUP: reloading the policy file")
+					_ = r.policies.Reload()
+				}
+			}
+		})
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+func (r *Runner) logServing() {
+	cfg, set := r.cfg, r.policies.Set()
+	r.log.Info("corsproc serving", "grpc_addr", r.grpcLn.Addr().String(), "admin_addr", r.adminLn.Addr().String(),
+		"policy_file", set.File(), "sha256", set.SHA256(), "policies", len(set.Policies()),
+		"tls", r.certs != nil, "mtls", cfg.TLSClientCA != "", "debug_headers", cfg.DebugHeaders, "pprof", cfg.Pprof,
+		"max_concurrent_streams", cfg.MaxConcurrentStreams, "handshake_timeout", cfg.HandshakeTimeout.String())
+	if cfg.DebugHeaders {
+		r.log.Warn("--debug-headers is on: responses carry x-corsproc-* headers and refused preflights name their cause; never in production")
+	}
+}
+
+// drain is the shutdown sequence, in one place: NOT_SERVING, the lameduck
+// (skipped when a listener failed, or when Force closes), Watch streams
+// ended, GracefulStop bounded by the rest of the grace, then Stop.
+func (r *Runner) drain(lameduck bool) {
+	cfg := r.cfg
 	force := r.opts.Force
 	if force == nil {
 		force = make(chan struct{})
 	}
 	r.health.drain()
-	log.Info("draining: health reports NOT_SERVING, serving on for the lameduck period",
+	r.log.Info("draining: health reports NOT_SERVING, serving on for the lameduck period",
 		"lameduck", cfg.Lameduck.String(), "shutdown_grace", cfg.ShutdownGrace.String())
-	if runErr == nil {
-		lameduck := time.NewTimer(cfg.Lameduck)
+	if lameduck {
+		t := time.NewTimer(cfg.Lameduck)
 		select {
-		case <-lameduck.C:
+		case <-t.C:
 		case <-force:
-			log.Warn("second signal: stopping now")
+			r.log.Warn("second signal: stopping now")
 		}
-		lameduck.Stop()
+		t.Stop()
 	}
-	// Health watchers are told NOT_SERVING; keeping their streams open
-	// would make GracefulStop wait for the whole grace.
+	// Health watchers have been told NOT_SERVING; keeping their streams
+	// open would make GracefulStop wait for the whole grace.
 	r.health.endWatches()
 	stopped := make(chan struct{})
 	go func() { r.grpc.GracefulStop(); close(stopped) }()
@@ -208,7 +228,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	case <-force:
 		r.grpc.Stop()
 	case <-grace.C:
-		log.Warn("shutdown grace is over: closing the streams still open")
+		r.log.Warn("shutdown grace is over: closing the streams still open")
 		r.grpc.Stop()
 	}
 	grace.Stop()
@@ -217,11 +237,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	_ = r.admin.Shutdown(adminCtx)
 	cancel()
 	_ = r.admin.Close()
-	stopBackground()
-	background.Wait()
-	servers.Wait()
-	log.Info("corsproc stopped")
-	return runErr
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {
