@@ -57,8 +57,10 @@ func Options(l Limits, creds credentials.TransportCredentials) []grpc.ServerOpti
 		// A connection that never finishes its handshake is closed then,
 		// not after grpc-go's default of 120 s.
 		grpc.ConnectionTimeout(l.HandshakeTimeout),
-		// Envoy's HTTP/2 pool opens another connection when a peer's
-		// SETTINGS_MAX_CONCURRENT_STREAMS is reached.
+		// Announced in SETTINGS. Envoy does not heed it (envoy#13933):
+		// its cluster's max_concurrent_streams, at most this, is what
+		// makes it open another connection; past the limit a stream
+		// waits. High enough by default never to bite one connection.
 		grpc.MaxConcurrentStreams(l.MaxConcurrentStreams),
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		// Stop and GracefulStop return only once every handler has.

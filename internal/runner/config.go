@@ -40,7 +40,8 @@ type Config struct {
 	// DebugHeaders adds x-corsproc-* headers to responses.
 	DebugHeaders bool
 	// MaxConcurrentStreams bounds the streams open at once on one
-	// connection; Envoy opens another connection past it.
+	// connection. Envoy does not heed a server's limit (envoy#13933): the
+	// cluster's max_concurrent_streams should be at most this.
 	MaxConcurrentStreams uint32
 	// HandshakeTimeout closes a connection that has not finished its TLS
 	// and HTTP/2 handshake by then.
@@ -87,7 +88,7 @@ func (c *Config) Flags() []Flag {
 		{"lameduck", "CORSPROC_LAMEDUCK", "the `duration`, within --shutdown-grace, spent serving while NOT_SERVING, so Envoy and Kubernetes stop sending first (default a third of --shutdown-grace, at most 5s)", "a duration such as 5s", &autoDuration{d: &c.Lameduck, set: &c.lameduckSet}},
 		{"pprof", "CORSPROC_PPROF", "serve /debug/pprof/ on the admin listener", "true or false", (*boolValue)(&c.Pprof)},
 		{"debug-headers", "CORSPROC_DEBUG_HEADERS", "add x-corsproc-decision and x-corsproc-reason to responses, and name the refused item of a preflight (never in production)", "true or false", (*boolValue)(&c.DebugHeaders)},
-		{"max-concurrent-streams", "CORSPROC_MAX_CONCURRENT_STREAMS", "the most ext_proc streams (requests in flight) one gRPC connection may have open, `n`; Envoy opens another connection past it", "a whole number from 1", (*streamsValue)(&c.MaxConcurrentStreams)},
+		{"max-concurrent-streams", "CORSPROC_MAX_CONCURRENT_STREAMS", "the most ext_proc streams (requests in flight) one gRPC connection may have open, `n`; set Envoy's cluster max_concurrent_streams to at most this, as Envoy does not heed the server's limit", "a whole number from 1", (*streamsValue)(&c.MaxConcurrentStreams)},
 		{"handshake-timeout", "CORSPROC_HANDSHAKE_TIMEOUT", "close a gRPC connection that has not finished its TLS and HTTP/2 handshake within this `duration`", "a positive duration such as 10s", (*positiveDuration)(&c.HandshakeTimeout)},
 	}
 }
