@@ -115,12 +115,6 @@ func (r *Runner) Policies() *extproc.Policies { return r.policies }
 // Metrics are the server's metrics, as /metrics serves them.
 func (r *Runner) Metrics() *extproc.Metrics { return r.metrics }
 
-// Close releases the listeners of a Runner that will not Run.
-func (r *Runner) Close() {
-	r.grpcLn.Close()
-	r.adminLn.Close()
-}
-
 // Run serves until ctx is done, then drains: NOT_SERVING at once (gRPC
 // health and /readyz), serving on for the lameduck, Watch streams ended,
 // GracefulStop for the rest of the grace, then Stop. It returns nil after
