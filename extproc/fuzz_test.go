@@ -23,7 +23,7 @@ import (
 // fuzzPolicy is testPolicy and the policies whose answers depend most on
 // what the request carries: wildcards, a regex, `*` lists with and without
 // credentials.
-const fuzzPolicy = testPolicy + `
+var fuzzPolicy = testPolicy + `
   - name: wild
     match: {hosts: [wild.example.com]}
     allowed_origins: ["https://*.example.com", "http://localhost:*"]

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
@@ -94,6 +95,12 @@ func withRoute(m *extprocv3.ProcessingRequest, route string) *extprocv3.Processi
 	s, _ := structpb.NewStruct(map[string]any{"xds.route_name": route})
 	m.Attributes = map[string]*structpb.Struct{"envoy.filters.http.ext_proc": s}
 	return m
+}
+
+// writeFile is testutil.WriteFile, under the name this package's tests use.
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	return testutil.WriteFile(t, dir, name, content)
 }
 
 // request is the pseudo-headers of a request to host, plus kv.

@@ -1,19 +1,18 @@
 package browsertest
 
 import (
+	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
-	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
-	"google.golang.org/grpc"
 
-	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/runner"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // authGateway is the chain of envoy/envoy.yaml with authentication: the
@@ -28,20 +27,23 @@ func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, 
 	if err := os.WriteFile(path, []byte(policyYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	metrics := extproc.NewMetrics()
-	p, err := extproc.LoadPolicies(path, metrics, log)
+	logs := &testutil.Buffer{}
+	rcfg := runner.Defaults()
+	rcfg.PolicyFile = path
+	rcfg.GRPCAddr, rcfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	rcfg.LogLevel, rcfg.LogFormat = slog.LevelDebug, "text"
+	rcfg.SetLameduck(0)
+	r, err := runner.New(rcfg, runner.Options{Log: logs})
 	if err != nil {
 		t.Fatalf("corsproc refused the policy: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(gs, extproc.NewServer(p, metrics, extproc.Options{Logger: log}))
-	go func() { _ = gs.Serve(ln) }()
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-ran
+	})
 	up := startUpstream(t, "api", 0, nil, false)
 	cfg, err := envoytest.FromBootstrapFile(filepath.Join("..", "..", "envoy", "envoy.yaml"), "ingress")
 	if err != nil {
@@ -50,8 +52,8 @@ func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, 
 	if cfg.OnlyWithHeader != "origin" {
 		t.Fatalf("envoy.yaml's corsproc filter is not in a composite on origin: %+v", cfg)
 	}
-	cfg.Processor = ln.Addr().String()
-	cfg.MessageTimeout = messageTimeout
+	cfg.Processor = r.GRPCAddr().String()
+	cfg.MessageTimeout = testutil.MessageTimeout()
 	cfg.FailureModeAllow = false // a processor failure must show
 	cfg.After = []envoytest.Filter{envoytest.JWTAuthn("good-token")}
 	cfg.SkipLocalReplies = skip
@@ -62,7 +64,6 @@ func authGateway(t *testing.T, policyYAML string, skip bool) (*envoytest.Envoy, 
 	}
 	t.Cleanup(func() {
 		_ = e.Close()
-		gs.Stop()
 		if t.Failed() {
 			t.Logf("corsproc log:\n%s", logs)
 		}

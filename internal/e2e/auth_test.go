@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // The gateway of envoy/envoy.yaml: corsproc first (in a composite on
@@ -95,7 +96,7 @@ func varyHas(resp *http.Response, token string) bool {
 // filters carry corsproc's CORS headers and vary: origin.
 func TestAuthenticationAfterCorsproc(t *testing.T) {
 	t.Parallel()
-	p := startCorsproc(t, "--config", writeFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
+	p := startCorsproc(t, "--config", testutil.WriteFile(t, t.TempDir(), "policy.yaml", decisionsPolicy))
 	gateways := []struct {
 		name   string
 		edit   func(*envoytest.Config)
