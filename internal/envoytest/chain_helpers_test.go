@@ -3,13 +3,14 @@ package envoytest
 import (
 	"slices"
 	"strings"
-	"time"
 
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // ListOfPatterns is a ListStringMatcher, written short in tests.
@@ -66,4 +67,4 @@ func sameSet(a, b []string) bool {
 // roomyTimeout is the message timeout of the chain tests: they are about
 // what reaches the processor, and a loaded machine must not turn a slow
 // round trip into a 504.
-const roomyTimeout = 10 * time.Second
+var roomyTimeout = testutil.MessageTimeout()

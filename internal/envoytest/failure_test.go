@@ -10,11 +10,12 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
-// testTimeout is short enough to keep the suite fast and long enough that a
-// prompt reply never misses it on a loaded machine under -race.
-const testTimeout = 300 * time.Millisecond
+// testTimeout is the message timeout of the tests that make it fire.
+var testTimeout = testutil.ObservedTimeout()
 
 func TestProcessorFailuresFollowFailureModeAllow(t *testing.T) {
 	t.Parallel()
@@ -153,7 +154,7 @@ func TestAnUnreachableProcessorFollowsFailureModeAllow(t *testing.T) {
 		t.Run(fmt.Sprintf("failure_mode_allow %v", allow), func(t *testing.T) {
 			t.Parallel()
 			u := startUpstream(t, nil, nil)
-			e := startEnvoy(t, nil, u, Config{Processor: addr, MessageTimeout: time.Second, FailureModeAllow: allow})
+			e := startEnvoy(t, nil, u, Config{Processor: addr, MessageTimeout: testutil.MessageTimeout(), FailureModeAllow: allow})
 			res, _ := do(t, "GET", e.URL()+"/", "")
 			want := 500
 			if allow {
@@ -275,7 +276,7 @@ func TestAStreamIsNeverReused(t *testing.T) {
 		step{want: "response_headers", reply: respHeadersReply(nil)},
 	)
 	u := startUpstream(t, nil, nil)
-	e := startEnvoy(t, p, u, Config{MessageTimeout: time.Second})
+	e := startEnvoy(t, p, u, Config{MessageTimeout: testutil.MessageTimeout()})
 	for i := 0; i < 2; i++ {
 		res, _ := do(t, "GET", e.URL()+"/", "")
 		// The extra reply is read as the reply to response_headers: the

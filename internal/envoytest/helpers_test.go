@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // eventLog is an ordered record shared by a fake processor and an upstream,
@@ -159,7 +161,7 @@ func (p *fakeProc) waitStreams(t *testing.T, n int) []*streamLog {
 	for i := 0; i < n; i++ {
 		select {
 		case <-p.ended:
-		case <-time.After(5 * time.Second):
+		case <-time.After(testutil.Patience()):
 			t.Fatalf("only %d of %d processor streams ended", i, n)
 		}
 	}
@@ -251,6 +253,11 @@ func startEnvoy(t *testing.T, p *fakeProc, u *upstream, cfg Config) *Envoy {
 	t.Helper()
 	if cfg.Processor == "" {
 		cfg.Processor = p.addr
+	}
+	if cfg.MessageTimeout == 0 {
+		// Envoy's 200 ms default is about production latency; under load
+		// it would only turn slow round trips into 504s.
+		cfg.MessageTimeout = testutil.MessageTimeout()
 	}
 	if cfg.Routes == nil && u != nil {
 		cfg.Routes = []Route{{Name: "default", Upstream: u.URL}}

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // Not parallel: it counts goroutines while the parallel tests are paused.
@@ -32,7 +34,7 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(testutil.Patience())
 	for runtime.NumGoroutine() > before {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)

@@ -24,6 +24,10 @@ const (
 	// lameduck is the --lameduck of tests that check what happens during
 	// it: long enough for several checks under load.
 	lameduck = 5 * time.Second
+	// observedTimeout is the timeout of tests that make something time out
+	// on purpose and check what follows: short, so the suite stays quick,
+	// yet far above what a prompt reply takes on a loaded machine.
+	observedTimeout = time.Second
 )
 
 // Scale multiplies d by $CORSPROC_TEST_PATIENCE (default 1).
@@ -43,6 +47,10 @@ func MessageTimeout() time.Duration { return Scale(messageTimeout) }
 // Lameduck is the lameduck for tests that check what the server does
 // during it.
 func Lameduck() time.Duration { return Scale(lameduck) }
+
+// ObservedTimeout is the timeout of tests that make it fire on purpose;
+// what they wait for instead takes several times as long.
+func ObservedTimeout() time.Duration { return Scale(observedTimeout) }
 
 // WaitUntil polls cond until it holds, failing the test with what after
 // [Patience].
