@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 	"github.com/corsproc/corsproc/policy"
 )
 
@@ -126,14 +127,34 @@ const accessControl = "access-control-"
 
 // readUpstream fills up from the service's response headers in one pass.
 // The slices are reused scratch.
+//
+// Every access-control-* name goes into up.CORSHeaders, for Envoy to
+// remove, only when it is a name Envoy accepts in remove_headers: Envoy
+// refuses a whole mutation that names an invalid header (a local 500), and
+// then the service's real access-control-allow-origin would not be removed
+// either. A name with bytes outside a token (a space, a colon, a control
+// byte, UTF-8) cannot be removed by name, so it is left where it is: it is
+// no CORS header to a client that reads names as RFC 9110 says, Envoy's
+// codecs refuse such names from a service in the first place, and on an
+// allowed response corsproc still writes its own
+// access-control-allow-origin, so a client lenient enough to read the
+// mangled name as that header sees two values and refuses the response.
+// Keys arrive lower case from Envoy; an upper-case one is lower-cased
+// (Envoy removes names case-insensitively).
 func readUpstream(up *policy.Upstream, vary, cors []string, hs []*corev3.HeaderValue) {
 	*up = policy.Upstream{Vary: vary[:0], CORSHeaders: cors[:0]}
 	for _, h := range hs {
 		k := h.GetKey()
 		switch {
-		case k == "vary":
+		case k == "vary" || len(k) == len("vary") && strings.EqualFold(k, "vary"):
 			up.Vary = append(up.Vary, value(h))
-		case strings.HasPrefix(k, accessControl):
+		case len(k) >= len(accessControl) && strings.EqualFold(k[:len(accessControl)], accessControl):
+			if !httpgrammar.IsToken(k) {
+				continue // cannot be removed by name; see above
+			}
+			if !httpgrammar.IsLowerToken(k) {
+				k = strings.ToLower(k)
+			}
 			switch k {
 			case "access-control-allow-origin":
 				up.AllowOrigins++
@@ -159,40 +180,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// validName is an HTTP header field name as Envoy accepts it in a
-// mutation: a token, lower case by convention.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isToken(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+// validName is a header name Envoy accepts in a mutation: a token without
+// upper case (HTTP/2's rule, which Envoy applies to mutations).
+func validName(s string) bool { return httpgrammar.IsLowerToken(s) }
 
-func isToken(c byte) bool { return tokenChars[c] }
-
-// tokenChars are the bytes of an RFC 9110 token.
-var tokenChars = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
-	}
-	return t
-}()
-
-// validValue is a header value Envoy accepts: no NUL, CR or LF, no other
-// control byte but tab. Checked on every header corsproc sends, as the last
-// line of defence behind the policy's own checks: a bad one would make
-// Envoy answer 500.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+// validValue is a header value corsproc may send: the policy's rule
+// (visible ASCII, space and tab, no surrounding whitespace), which is
+// stricter than Envoy's (no NUL, CR or LF). Checked on every header
+// corsproc sends, as the last line of defence behind the policy's own
+// checks: a value Envoy refuses would make it answer 500, and a byte of
+// 0x80 or more is one the policy never writes, so finding one here is a
+// bug to report, not a value to pass on.
+func validValue(s string) bool { return httpgrammar.IsFieldValue(s) }

@@ -158,6 +158,42 @@ func decAttackOrigins() []decOriginCase {
 	return cases
 }
 
+// TestAttackOriginGrammar: a request origin must be a serialized origin
+// before any regex, port wildcard or subdomain wildcard may match it.
+func TestAttackOriginGrammar(t *testing.T) {
+	t.Parallel()
+	t.Run("a django-style regex", func(t *testing.T) {
+		t.Parallel()
+		decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['^https://.*\.example\.com$', 'https://[^.]+\.example\.net']`), []decOriginCase{
+			{"a subdomain the regex names is allowed", "https://app.example.com", true},
+			{"an origin with a path that ends like the domain is denied", "https://evil.net/x.example.com", false},
+			{"an origin with a query that ends like the domain is denied", "https://evil.net?x.example.com", false},
+			{"an origin with a fragment that ends like the domain is denied", "https://evil.net#x.example.com", false},
+			{"an origin with user info that ends like the domain is denied", "https://evil.net@x.example.com", false},
+			{"a port and a path inside a negated class are denied", "https://evil:8080/x.example.net", false},
+			{"an upper-case host is denied even where the regex allows it", "https://APP.example.com", false},
+			{"a host with an empty label is denied", "https://app..example.com", false},
+		})
+	})
+	t.Run("a port wildcard", func(t *testing.T) {
+		t.Parallel()
+		decRunOrigins(t, decPolicy(`allowed_origins: ["http://localhost:*", "https://*.example.org:*"]`), []decOriginCase{
+			{"port 3000 is allowed", "http://localhost:3000", true},
+			{"port 65535 is allowed", "http://localhost:65535", true},
+			{"port 1 is allowed", "http://localhost:1", true},
+			{"port 0 is denied", "http://localhost:0", false},
+			{"port 65536 is denied", "http://localhost:65536", false},
+			{"port 99999 is denied", "http://localhost:99999", false},
+			{"port 080 is denied: browsers drop leading zeros", "http://localhost:080", false},
+			{"port 00080 is denied", "http://localhost:00080", false},
+			{"a wildcard subdomain with port 0 is denied", "https://a.example.org:0", false},
+			{"a wildcard subdomain with port 65536 is denied", "https://a.example.org:65536", false},
+			{"a wildcard subdomain with port 0443 is denied", "https://a.example.org:0443", false},
+			{"a wildcard subdomain with a 64-byte label is denied", "https://" + strings.Repeat("a", 64) + ".example.org", false},
+		})
+	})
+}
+
 func TestAttackNull(t *testing.T) {
 	t.Parallel()
 	t.Run("listed", func(t *testing.T) {
@@ -257,10 +293,12 @@ func TestAttackHugeInputs(t *testing.T) {
 	names := decManyHeaders(1000)
 	listed := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: [`+strings.Join(names, ", ")+`]`, `preflight_max_age: 0`)
 	star := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: ["*"]`, `allow_credentials: true`, `preflight_max_age: 0`)
-	regex := decPolicy(`allowed_origin_regexes: ['https://.*', 'https://a+']`)
+	regex := decPolicy(`allowed_origin_regexes: ['https://.*', 'https://a+', '[a-z]+://a\.example']`)
 	allowAll := decPolicy(`allow_all_origins: true`)
 	long := "https://" + strings.Repeat("a", 10*1024)
-	edge := "https://" + strings.Repeat("a", MaxOriginLength-len("https://"))
+	// A host is at most 253 bytes: a serialized origin this long needs a
+	// long scheme.
+	edge := strings.Repeat("a", MaxOriginLength-len("://a.example")) + "://a.example"
 	flood := strings.Repeat(",", 1<<20)
 	names1000 := strings.Join(names, ",")
 	pre := func(extra ...string) []string {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
 // builtin are the defaults for every key no policy or defaults block sets:
@@ -278,28 +280,8 @@ func checkHeaderNames(l loc, names []string, request bool) {
 	}
 }
 
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !tokenByte[s[i]] {
-			return false
-		}
-	}
-	return s != ""
-}
-
-var tokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
+// isToken reports whether s is an RFC 9110 token: a header name or method.
+func isToken(s string) bool { return httpgrammar.IsToken(s) }
 
 func anchor(re string) string { return `^(?:` + re + `)$` }
 

@@ -3,6 +3,8 @@ package policy
 import (
 	"strconv"
 	"strings"
+
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
 // Header names corsproc writes, lower case as HTTP/2 and Envoy want them.
@@ -132,7 +134,15 @@ func (c *compiled) checkOrigin(o string, lines int) Reason {
 		// only where "null" is written out in allowed_origins (refused
 		// with credentials), never by a regex as broad as "[a-z]+".
 		return ReasonOriginNotAllowed
-	case c.origins.matchPatterns(o): // the exact entries were tried above
+	}
+	p, ok := httpgrammar.ParseOrigin(o)
+	if !ok {
+		// Not what a browser sends (a path, user info, port 0 or 080, an
+		// upper-case host, ...): no pattern may see it, however loosely it
+		// is written.
+		return ReasonOriginInvalid
+	}
+	if c.origins.matchPatterns(o, p) { // the exact entries were tried above
 		return ReasonOriginAllowed
 	}
 	return ReasonOriginNotAllowed
@@ -333,7 +343,7 @@ const (
 
 var tokenClass = func() (t [256]uint8) {
 	for i := range t {
-		if tokenByte[i] {
+		if httpgrammar.IsTokenByte(byte(i)) {
 			t[i] = tokenOK
 		}
 		if 'A' <= i && i <= 'Z' {
@@ -388,15 +398,7 @@ func toLower(c byte) byte {
 	return c
 }
 
-func trimOWS(s string) string {
-	for s != "" && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
+func trimOWS(s string) string { return httpgrammar.TrimOWS(s) }
 
 // echoHeaders returns the requested header names for "*" with
 // credentials. checkHeaders has already seen that every name is a token,
@@ -483,14 +485,9 @@ func (d *Decision) Respond(up *Upstream, e *Edit) {
 // already names it or says "*".
 func mergeVary(lines []string) (string, bool) {
 	for _, l := range lines {
-		for l != "" {
+		for more := l != ""; more; {
 			var tok string
-			if i := strings.IndexByte(l, ','); i >= 0 {
-				tok, l = l[:i], l[i+1:]
-			} else {
-				tok, l = l, ""
-			}
-			tok = trimOWS(tok)
+			tok, l, more = httpgrammar.CutElement(l)
 			if tok == "*" || strings.EqualFold(tok, "origin") {
 				return "", false
 			}
@@ -498,7 +495,8 @@ func mergeVary(lines []string) (string, bool) {
 	}
 	var parts []string
 	for _, l := range lines {
-		if l = trimOWS(l); l != "" && visibleOrSpace(l) {
+		// A line corsproc could not send again is dropped, never copied.
+		if l = trimOWS(l); l != "" && httpgrammar.IsFieldValue(l) {
 			parts = append(parts, l)
 		}
 	}
@@ -506,15 +504,6 @@ func mergeVary(lines []string) (string, bool) {
 		return "origin", true
 	}
 	return strings.Join(parts, ", ") + ", origin", true
-}
-
-func visibleOrSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // selectPolicy returns the first policy whose match holds, or nil. The

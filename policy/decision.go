@@ -155,7 +155,9 @@ type Upstream struct {
 	AllowCredentials string
 	// Vary holds the vary lines.
 	Vary []string
-	// CORSHeaders are the names of every access-control-* header present.
+	// CORSHeaders are the names of every access-control-* header present
+	// that can be removed by name: lower-case tokens. A name with other
+	// bytes is left out by the caller (Envoy refuses a mutation naming it).
 	CORSHeaders []string
 }
 

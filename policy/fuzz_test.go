@@ -15,7 +15,9 @@ package policy
 // under testdata/fuzz and runs with every go test.
 
 import (
+	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,16 +60,63 @@ func (r decRef) allows(o string) bool {
 		}
 	}
 	for _, p := range r.origins {
+		if !strings.ContainsAny(p, "*") && p == o {
+			return true // an exact entry, null among them
+		}
+	}
+	if !decRefSerialized(o) {
+		return false // no pattern sees what is not a serialized origin
+	}
+	for _, p := range r.origins {
 		if decRefMatch(p, o) {
 			return true
 		}
 	}
 	for _, re := range r.regexes {
-		if o != "null" && re.MatchString(o) {
+		if re.MatchString(o) {
 			return true
 		}
 	}
 	return false
+}
+
+// decRefShape is SPEC §2's serialized-origin grammar as a regular
+// expression, written here apart from internal/httpgrammar: a lower-case
+// scheme, "://", a host of DNS labels (1-63 bytes of a-z0-9-_, an optional
+// final dot) or an IPv6 address in brackets, and a port of 1-5 digits
+// without a leading zero.
+var decRefShape = regexp.MustCompile(`^[a-z][a-z0-9+.-]*://((?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{1,63}\.?|\[[0-9a-f:.]+\])(?::([1-9][0-9]{0,4}))?$`)
+
+// decRefSerialized reports whether o is a serialized origin: the shape
+// above, a port up to 65535, a name of at most 253 bytes, and a host whose
+// last label is a number only as a dotted-decimal IPv4 address, an IPv6
+// host only as a valid address.
+func decRefSerialized(o string) bool {
+	m := decRefShape.FindStringSubmatch(o)
+	if m == nil {
+		return false
+	}
+	host, port := m[1], m[2]
+	if port != "" {
+		if n, _ := strconv.Atoi(port); n > 65535 {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") {
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		return err == nil && a.Is6() && a.Zone() == ""
+	}
+	name := strings.TrimSuffix(host, ".")
+	if len(name) > 253 {
+		return false
+	}
+	last := name[strings.LastIndex(name, ".")+1:]
+	number := decDigits(last) || strings.HasPrefix(last, "0x") && strings.Trim(last[2:], "0123456789abcdef") == ""
+	if !number {
+		return true // a name ("cafe" included: hex digits need their "0x")
+	}
+	a, err := netip.ParseAddr(name)
+	return err == nil && a.Is4() && a.String() == host
 }
 
 // decRefMatch matches o against one normalised allowed_origins entry:

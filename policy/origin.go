@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
 // patternKind is the shape of an allowed_origins entry.
@@ -205,6 +207,9 @@ func normaliseHost(h string, wildcard bool) (string, string) {
 		if l == "" {
 			return "", "the host " + strconv.Quote(h) + " has an empty label"
 		}
+		if len(l) > httpgrammar.MaxLabel {
+			return "", "the host " + strconv.Quote(h) + " has a label of " + strconv.Itoa(len(l)) + " bytes; DNS allows at most 63, so no browser sends it"
+		}
 		for i := 0; i < len(l); i++ {
 			if !labelByte(l[i]) {
 				return "", "the host " + strconv.Quote(h) + " has " + strconv.QuoteRune(rune(l[i])) + ", which no host name has"
@@ -299,11 +304,8 @@ func parseIPv4Number(s string) (uint64, bool) {
 	return n, err == nil
 }
 
-// labelByte reports whether c may appear in a host label: letters, digits,
-// "-" and "_" (seen in real subdomains).
-func labelByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+// labelByte reports whether c may appear in a host label.
+func labelByte(c byte) bool { return httpgrammar.IsLabelByte(c) }
 
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -356,34 +358,31 @@ func (m *origins) matchExact(o string) bool {
 }
 
 // matchPatterns tries the port wildcards, the subdomain wildcards and the
-// regexes, for an origin that matched no exact entry. o has been checked
-// to be visible ASCII and not too long.
-func (m *origins) matchPatterns(o string) bool {
-	if m.anyPort != nil || m.wild != nil {
-		if scheme, host, port, ok := splitOrigin(o); ok {
-			if m.anyPort != nil {
-				// The key is o without its port: "scheme://host".
-				if _, ok := m.anyPort[o[:len(scheme)+len("://")+len(host)]]; ok {
-					return true
-				}
-			}
-			if m.wild != nil && m.matchWild(scheme, host, port) {
-				return true
-			}
+// regexes, for an origin that matched no exact entry and that has passed
+// the serialized-origin grammar: no pattern ever sees a path, a query,
+// user info or a port a page cannot have.
+func (m *origins) matchPatterns(o string, p httpgrammar.Origin) bool {
+	if m.anyPort != nil {
+		// The key is o without its port: "scheme://host".
+		if _, ok := m.anyPort[o[:len(p.Scheme)+len("://")+len(p.Host)]]; ok {
+			return true
 		}
+	}
+	if m.wild != nil && m.matchWild(p.Scheme, p.Host, p.Port) {
+		return true
 	}
 	return m.regex != nil && m.regex.MatchString(o)
 }
 
 // matchWild tries every label boundary of host: cost proportional to the
-// number of labels, whatever the number of patterns.
+// number of labels, whatever the number of patterns. The grammar has
+// already checked the labels.
 func (m *origins) matchWild(scheme, host, port string) bool {
-	for i := 0; i < len(host); i++ {
-		c := host[i]
-		if c == '.' {
-			if i == 0 || host[i-1] == '.' {
-				return false // an empty label is no subdomain
-			}
+	if host[0] == '[' {
+		return false // a wildcard never stands before an IP address
+	}
+	for i := 1; i < len(host); i++ {
+		if host[i] == '.' {
 			suffix := host[i+1:]
 			if _, ok := m.wild[wildKey{scheme, suffix, port}]; ok {
 				return true
@@ -391,41 +390,9 @@ func (m *origins) matchWild(scheme, host, port string) bool {
 			if _, ok := m.wild[wildKey{scheme, suffix, "*"}]; ok {
 				return true
 			}
-			continue
-		}
-		if !labelByte(c) {
-			return false // the wildcard part admits only a-z0-9-_ labels
 		}
 	}
 	return false
-}
-
-// splitOrigin splits a request origin into scheme, host and port without
-// allocating. ok is false for anything that is not scheme://host[:digits].
-func splitOrigin(o string) (scheme, host, port string, ok bool) {
-	i := strings.Index(o, "://")
-	if i <= 0 {
-		return "", "", "", false
-	}
-	scheme, rest := o[:i], o[i+3:]
-	hasPort := false
-	if rest == "" || rest[0] == '[' {
-		if j := strings.IndexByte(rest, ']'); j >= 0 && j+1 < len(rest) && rest[j+1] == ':' {
-			host, port, hasPort = rest[:j+1], rest[j+2:], true
-		} else {
-			host = rest
-		}
-	} else if j := strings.LastIndexByte(rest, ':'); j >= 0 {
-		host, port, hasPort = rest[:j], rest[j+1:], true
-	} else {
-		host = rest
-	}
-	// A ":" promises a port: "https://a.example.com:" is not
-	// "https://a.example.com", and browsers never send it.
-	if host == "" || hasPort && !allDigits(port) {
-		return "", "", "", false
-	}
-	return scheme, host, port, true
 }
 
 // visibleASCII reports whether s is non-empty and has only bytes 0x21-0x7E:

@@ -8,6 +8,8 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
 func TestParseOriginPatternAccepts(t *testing.T) {
@@ -58,6 +60,12 @@ func TestParseOriginPatternAccepts(t *testing.T) {
 			if msg != "" || again != p {
 				t.Errorf("normalising %q again gives %+v, %q; want it unchanged", p.normalised, again, msg)
 			}
+			// What the entry matches must be a serialized origin, or it
+			// could never match a browser's origin.
+			example := strings.Replace(strings.TrimSuffix(p.normalised, ":*"), "*.", "a.", 1)
+			if p.normalised != "null" && !httpgrammar.IsOrigin(example) {
+				t.Errorf("%q normalises to %q, whose origins (%q) no browser sends", tc.in, p.normalised, example)
+			}
 		})
 	}
 }
@@ -80,6 +88,7 @@ func TestParseOriginPatternRefuses(t *testing.T) {
 		{"a bad scheme", "1http://app.example.com", "scheme"},
 		{"no host", "https://", "no host"},
 		{"an empty label", "https://app..example.com", "empty label"},
+		{"a label over 63 bytes", "https://" + strings.Repeat("a", 64) + ".example.com", "at most 63"},
 		{"a leading dot", "https://.example.com", "empty label"},
 		{"a space in the host", "https://app example.com", "' '"},
 		{"two origins in one entry", "https://a.example.com,https://b.example.com", "comma"},

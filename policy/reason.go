@@ -16,7 +16,7 @@ const (
 	ReasonAllOriginsAllowed               // allow_all_origins
 	ReasonOriginNotAllowed                // the origin matches no rule
 	ReasonOriginTooLong                   // longer than MaxOriginLength
-	ReasonOriginInvalid                   // bytes no browser sends
+	ReasonOriginInvalid                   // bytes or a shape no browser sends
 	ReasonMultipleOrigins                 // more than one origin line
 	ReasonMethodInvalid                   // empty or not a token
 	ReasonMethodNotAllowed                // not in allow_methods
@@ -83,6 +83,9 @@ func (d *Decision) Message() string {
 	case ReasonOriginTooLong:
 		return "the origin is longer than " + strconv.Itoa(MaxOriginLength) + " bytes; no browser sends that"
 	case ReasonOriginInvalid:
+		if visibleASCII(d.Detail) && d.Detail != "*" {
+			return "origin " + q + " is not a serialized origin (scheme://host[:port], lower case, a port from 1 to 65535, no path): no browser sends it, and no pattern is tried on it"
+		}
 		return "origin " + q + " has bytes no browser sends in an origin"
 	case ReasonMultipleOrigins:
 		return "the request has more than one origin header"
