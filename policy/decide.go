@@ -18,6 +18,7 @@ const (
 	hdrExpose           = "access-control-expose-headers"
 	hdrVary             = "vary"
 	hdrContentLength    = "content-length"
+	hdrRequestHeaders   = "access-control-request-headers"
 	hdrDebugDecision    = "x-corsproc-decision"
 	hdrDebugReason      = "x-corsproc-reason"
 )
@@ -187,8 +188,8 @@ func (d *Decision) preflight(r *Request) {
 	if headersOK {
 		if c.allowHeaders != "" {
 			d.add(hdrAllowHeaders, c.allowHeaders)
-		} else if echo := echoHeaders(r.RequestHeaders); echo != "" {
-			d.add(hdrAllowHeaders, echo)
+		} else if d.echo != "" {
+			d.add(hdrAllowHeaders, d.echo)
 		}
 	}
 	if c.maxAge != "" && !partial {
@@ -216,8 +217,25 @@ func (d *Decision) judgePreflight(r *Request) (methodOK, headersOK bool) {
 		if methodOK { // the method, checked first, is the reason given
 			d.Outcome, d.Reason, d.Detail = Denied, reason, bad
 		}
+	} else if d.c.headersAny && d.c.credentials {
+		// "*" with credentials answers with the names asked for: built
+		// here, so that an answer too long to send denies the preflight
+		// in report mode too.
+		if d.echo, ok = echoHeaders(r.RequestHeaders); !ok {
+			headersOK = false
+			if methodOK {
+				d.Outcome, d.Reason, d.Detail = Denied, ReasonRequestTooLarge, hdrRequestHeaders
+			}
+		}
 	}
 	return methodOK, headersOK
+}
+
+// forbiddenMethod reports whether m is one of the Fetch standard's
+// forbidden methods, compared case-insensitively as the standard does.
+func forbiddenMethod(m string) bool {
+	return len(m) == 5 && (strings.EqualFold(m, "TRACE") || strings.EqualFold(m, "TRACK")) ||
+		len(m) == 7 && strings.EqualFold(m, "CONNECT")
 }
 
 // checkMethod says whether the method may be asked for, and if not, why.
@@ -230,8 +248,10 @@ func (c *compiled) checkMethod(m string) (Reason, bool) {
 	}
 	if c.methodsAny {
 		// With credentials "*" is echoed, and a method named "*" would
-		// put "*" in the answer beside credentials.
-		if c.credentials && m == "*" {
+		// put "*" in the answer beside credentials. CONNECT, TRACE and
+		// TRACK are forbidden methods: no browser sends them, so such a
+		// preflight is not from a browser, and "*" never admits them.
+		if c.credentials && m == "*" || forbiddenMethod(m) {
 			return ReasonMethodNotAllowed, false
 		}
 		return 0, true
@@ -370,16 +390,15 @@ func (c *compiled) headerAllowed(name string, upper bool) bool {
 	default:
 		_, ok = c.headers[strings.ToLower(name)]
 	}
-	// "*" never covers authorization (Fetch standard); with credentials "*"
-	// is answered by echoing the names, and then the server has named it,
-	// but a header named "*" would put "*" in the answer beside credentials.
+	// "*" never covers authorization, with or without credentials: the
+	// Fetch standard says so for "*" without them, and with them an echo
+	// of every name would hand out the one header a policy must name to
+	// allow. A header named "*" would put "*" in the answer beside
+	// credentials.
 	if ok || !c.headersAny {
 		return ok
 	}
-	if c.credentials {
-		return name != "*"
-	}
-	return !strings.EqualFold(name, "authorization")
+	return !strings.EqualFold(name, "authorization") && !(c.credentials && name == "*")
 }
 
 func hasUpper(s string) bool {
@@ -400,36 +419,88 @@ func toLower(c byte) byte {
 
 func trimOWS(s string) string { return httpgrammar.TrimOWS(s) }
 
+// MaxEchoBytes bounds the access-control-allow-headers value corsproc
+// builds for allow_headers "*" with credentials, which echoes the names
+// asked for. Browsers ask for a handful; a preflight whose names, each
+// once, come to more is denied as request_too_large rather than answered
+// with a header that large (or cut short, which would deny it in the
+// browser anyway, less clearly).
+const MaxEchoBytes = 8 << 10
+
 // echoHeaders returns the requested header names for "*" with
-// credentials. checkHeaders has already seen that every name is a token,
-// so the lines hold only tokens, commas, spaces and tabs; one line (what
-// browsers send) is echoed as is, without allocating, and several are
-// joined in one allocation, so that many lines cost linear time.
-func echoHeaders(lines []string) string {
-	first, size, count := "", 0, 0
+// credentials, each once (compared case-insensitively), and false when
+// they come to more than MaxEchoBytes. checkHeaders has already seen
+// that every name is a token. What browsers send (one line of distinct
+// lower-case names in increasing order) is echoed as is, without
+// allocating; anything else is rebuilt, lower case, joined by ", ".
+func echoHeaders(lines []string) (string, bool) {
+	if s, ok := echoAsSent(lines); ok {
+		return s, len(s) <= MaxEchoBytes
+	}
+	// The rare path (several lines, upper case, duplicates): a set of the
+	// names written so far, each lower-cased into key first.
+	var (
+		seen map[string]struct{}
+		b    strings.Builder
+		key  []byte
+	)
 	for _, l := range lines {
-		if l = trimOWS(l); strings.Trim(l, ", \t") != "" {
-			if count == 0 {
-				first = l
+		for more := l != ""; more; {
+			var name string
+			name, l, more = httpgrammar.CutElement(l)
+			if name == "" {
+				continue
 			}
-			size += len(l) + 2
-			count++
-		}
-	}
-	if count <= 1 {
-		return first
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, l := range lines {
-		if l = trimOWS(l); strings.Trim(l, ", \t") != "" {
+			key = key[:0]
+			for i := 0; i < len(name); i++ {
+				key = append(key, toLower(name[i]))
+			}
+			if _, dup := seen[string(key)]; dup {
+				continue
+			}
+			sep := 0
 			if b.Len() > 0 {
+				sep = len(", ")
+			}
+			if b.Len()+sep+len(key) > MaxEchoBytes {
+				return "", false
+			}
+			if sep > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(l)
+			b.Write(key)
+			if seen == nil {
+				seen = map[string]struct{}{}
+			}
+			seen[string(key)] = struct{}{}
 		}
 	}
-	return b.String()
+	return b.String(), true
+}
+
+// echoAsSent returns the one non-empty line when it is what a browser
+// sends: distinct lower-case names in increasing order.
+func echoAsSent(lines []string) (string, bool) {
+	first := ""
+	for _, l := range lines {
+		if l = trimOWS(l); l == "" {
+			continue
+		}
+		if first != "" {
+			return "", false
+		}
+		first = l
+	}
+	prev := ""
+	for s, more := first, first != ""; more; {
+		var name string
+		name, s, more = httpgrammar.CutElement(s)
+		if name == "" || hasUpper(name) || name <= prev {
+			return "", false
+		}
+		prev = name
+	}
+	return first, true
 }
 
 // debug adds the x-corsproc-* headers when the request asks for them.

@@ -127,7 +127,8 @@ type Decision struct {
 
 	c       *compiled
 	origin  string
-	vary    bool // merge "origin" into vary on the response
+	vary    bool   // merge "origin" into vary on the response
+	echo    string // the names echoed for allow_headers "*" with credentials
 	headers [maxHeaders]Header
 	n       int
 }

@@ -155,6 +155,16 @@ func (w decWant) with(lines ...string) decWant {
 	return w
 }
 
+// decManyHeadersLines returns n distinct header names, ten to a line.
+func decManyHeadersLines(n int) []string {
+	names := decManyHeaders(n)
+	var out []string
+	for i := 0; i < n; i += 10 {
+		out = append(out, strings.Join(names[i:min(i+10, n)], ","))
+	}
+	return out
+}
+
 func TestPreflightWildcards(t *testing.T) {
 	t.Parallel()
 	anyMethod := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_methods: ["*"]`, `preflight_max_age: 0`)
@@ -162,6 +172,7 @@ func TestPreflightWildcards(t *testing.T) {
 	anyHeader := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: ["*"]`, `preflight_max_age: 0`)
 	anyHeaderAuth := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: ["*", authorization]`, `preflight_max_age: 0`)
 	anyHeaderCreds := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: ["*"]`, `preflight_max_age: 0`, `allow_credentials: true`)
+	anyHeaderAuthCreds := decPolicy(`allowed_origins: ["https://app.example.com"]`, `allow_headers: ["*", authorization]`, `preflight_max_age: 0`, `allow_credentials: true`)
 	base := func(methods, headers string, extra ...string) []string {
 		out := []string{"access-control-allow-origin: " + decOrigin, "vary: " + decPreflightVary, "content-length: 0"}
 		if methods != "" {
@@ -190,6 +201,31 @@ func TestPreflightWildcards(t *testing.T) {
 			want: decAllowed(base("PURGE", decDefaultHeaders, cred)),
 		},
 		{
+			name:   `allow_methods "*" never allows CONNECT`,
+			policy: anyMethod, req: decPreflight(decOrigin, "CONNECT"),
+			want: decDenied(ReasonMethodNotAllowed, "CONNECT"),
+		},
+		{
+			name:   `allow_methods "*" never allows TRACE`,
+			policy: anyMethod, req: decPreflight(decOrigin, "TRACE"),
+			want: decDenied(ReasonMethodNotAllowed, "TRACE"),
+		},
+		{
+			name:   `allow_methods "*" never allows TRACK, in any case`,
+			policy: anyMethod, req: decPreflight(decOrigin, "track"),
+			want: decDenied(ReasonMethodNotAllowed, "track"),
+		},
+		{
+			name:   `allow_methods "*" with credentials never echoes TRACE`,
+			policy: anyMethodCreds, req: decPreflight(decOrigin, "TRACE"),
+			want: decDenied(ReasonMethodNotAllowed, "TRACE"),
+		},
+		{
+			name:   `allow_methods "*" still allows a method that only starts like a forbidden one`,
+			policy: anyMethod, req: decPreflight(decOrigin, "TRACES"),
+			want: decAllowed(base("*", decDefaultHeaders)),
+		},
+		{
 			name:   `allow_methods "*" still refuses a method that is not a token`,
 			policy: anyMethodCreds, req: decPreflight(decOrigin, "PURGE\r\nset-cookie: a=b"),
 			want: decDenied(ReasonMethodInvalid, "PURGE\r\nset-cookie: a=b"),
@@ -215,9 +251,44 @@ func TestPreflightWildcards(t *testing.T) {
 			want: decAllowed(base(decDefaultMethods, "*, authorization")),
 		},
 		{
-			name:   `allow_headers "*" with credentials echoes the requested headers, authorization included`,
+			name:   `allow_headers "*" with credentials never covers authorization`,
 			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", "authorization,x-api-key"),
+			want: decDenied(ReasonHeaderNotAllowed, "authorization"),
+		},
+		{
+			name:   `allow_headers "*" with credentials never covers Authorization in any case`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", "x-api-key", "AUTHORIZATION"),
+			want: decDenied(ReasonHeaderNotAllowed, "AUTHORIZATION"),
+		},
+		{
+			name:   `allow_headers "*" and authorization named with credentials echoes authorization`,
+			policy: anyHeaderAuthCreds, req: decPreflight(decOrigin, "PUT", "authorization,x-api-key"),
 			want: decAllowed(base(decDefaultMethods, "authorization,x-api-key", cred)),
+		},
+		{
+			name:   `allow_headers "*" with credentials echoes each name once, whatever its case`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", "x-a, X-A, x-b", "x-b,x-a", "X-B"),
+			want: decAllowed(base(decDefaultMethods, "x-a, x-b", cred)),
+		},
+		{
+			name:   `allow_headers "*" with credentials echoes one name sent 13,106 times once`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", strings.Repeat("x-a,", 13105)+"x-a"),
+			want: decAllowed(base(decDefaultMethods, "x-a", cred)),
+		},
+		{
+			name:   `allow_headers "*" with credentials echoes names up to the bound`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", strings.Repeat("x", MaxEchoBytes)),
+			want: decAllowed(base(decDefaultMethods, strings.Repeat("x", MaxEchoBytes), cred)),
+		},
+		{
+			name:   `allow_headers "*" with credentials denies names that come to more than the bound`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", strings.Repeat("x", MaxEchoBytes+1)),
+			want: decDenied(ReasonRequestTooLarge, "access-control-request-headers"),
+		},
+		{
+			name:   `allow_headers "*" with credentials denies distinct names beyond the bound, on several lines`,
+			policy: anyHeaderCreds, req: decPreflight(decOrigin, "PUT", decManyHeadersLines(1500)...),
+			want: decDenied(ReasonRequestTooLarge, "access-control-request-headers"),
 		},
 		{
 			name:   `allow_headers "*" with credentials echoes several request-headers lines joined`,

@@ -92,6 +92,9 @@ func (d *Decision) Message() string {
 	case ReasonMethodInvalid:
 		return "access-control-request-method " + q + " is not a valid method token"
 	case ReasonMethodNotAllowed:
+		if forbiddenMethod(d.Detail) {
+			return "method " + q + " is never allowed, not even by allow_methods [\"*\"]: it is a forbidden method, which no browser sends"
+		}
 		return "method " + q + " is not in allow_methods (methods compare case-sensitively)"
 	case ReasonHeaderInvalid:
 		if d.Detail == "" {
@@ -99,6 +102,9 @@ func (d *Decision) Message() string {
 		}
 		return "access-control-request-headers has " + q + ", which is not a valid header name"
 	case ReasonRequestTooLarge:
+		if d.Detail == hdrRequestHeaders {
+			return "the header names access-control-request-headers asks for come to more than " + strconv.Itoa(MaxEchoBytes) + " bytes, each named once; allow_headers \"*\" with credentials echoes them, and no browser asks for that many"
+		}
 		return "a CORS request header is larger than corsproc reads; no browser sends that"
 	case ReasonHeaderNotAllowed:
 		if d.Detail == "authorization" {
