@@ -75,7 +75,7 @@ func TestPolicySchemaRefusesWhatThePolicyFileRefuses(t *testing.T) {
 		{"a mode outside enforce, report and off is refused", "policies:\n  - name: a\n    mode: audit\n"},
 		{"upstream_cors_headers outside replace and keep is refused", "policies:\n  - name: a\n    upstream_cors_headers: merge\n"},
 		{"a preflight_status other than 200 or 204 is refused", "policies:\n  - name: a\n    preflight_status: 201\n"},
-		{"a negative preflight_max_age is refused", "policies:\n  - name: a\n    preflight_max_age: -1\n"},
+		{"a preflight_max_age below -1 is refused", "policies:\n  - name: a\n    preflight_max_age: -2\n"},
 		{"a method that is not a token is refused", "policies:\n  - name: a\n    allow_methods: [\"GET POST\"]\n"},
 		{"a policy without a name is refused", "policies:\n  - mode: off\n"},
 		{"a file without policies is refused", "defaults: {mode: report}\n"},
@@ -85,6 +85,20 @@ func TestPolicySchemaRefusesWhatThePolicyFileRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := validateYAML(t, s, tt.name, []byte(tt.yaml)); err == nil {
 				t.Errorf("the schema accepted:\n%s", tt.yaml)
+			}
+		})
+	}
+}
+
+func TestPolicySchemaAcceptsWhatThePolicyFileAccepts(t *testing.T) {
+	s := compilePolicySchema(t)
+	for _, tt := range []struct{ name, yaml string }{
+		{"preflight_max_age -1 (send 0, no caching) is accepted", "policies:\n  - name: a\n    preflight_max_age: -1\n"},
+		{"preflight_max_age 0 (omit the header) is accepted", "policies:\n  - name: a\n    preflight_max_age: 0\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := validateYAML(t, s, tt.name, []byte(tt.yaml)); err != nil {
+				t.Errorf("the schema refused:\n%s\n%v", tt.yaml, err)
 			}
 		})
 	}

@@ -222,8 +222,8 @@ func checkValues(l loc, s *Settings) {
 	checkMethods(l.child("allow_methods"), s.AllowMethods)
 	checkHeaderNames(l.child("allow_headers"), s.AllowHeaders, true)
 	checkHeaderNames(l.child("expose_headers"), s.ExposeHeaders, false)
-	if s.PreflightMaxAge != nil && *s.PreflightMaxAge < 0 {
-		l.child("preflight_max_age").errorf("%d is negative; use 0 to omit the header", *s.PreflightMaxAge)
+	if s.PreflightMaxAge != nil && *s.PreflightMaxAge < -1 {
+		l.child("preflight_max_age").errorf("%d is not allowed; use a number of seconds, 0 to omit the header, or -1 to send 0 (browsers then do not cache the preflight)", *s.PreflightMaxAge)
 	}
 	if s.PreflightStatus != nil && *s.PreflightStatus != 200 && *s.PreflightStatus != 204 {
 		l.child("preflight_status").errorf("%d is not allowed; use 200 or 204", *s.PreflightStatus)
@@ -525,8 +525,13 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 		}
 	}
 	c.expose = strings.Join(eff.ExposeHeaders, ", ")
-	if *eff.PreflightMaxAge > 0 {
-		c.maxAge = strconv.Itoa(*eff.PreflightMaxAge)
+	// 0 omits the header, as django-cors-headers does; -1 is the spelling
+	// of rs/cors and jub0bs/cors for "send 0", which turns caching off.
+	switch n := *eff.PreflightMaxAge; {
+	case n > 0:
+		c.maxAge = strconv.Itoa(n)
+	case n == -1:
+		c.maxAge = "0"
 	}
 	c.preflightVary = "origin, access-control-request-method, access-control-request-headers"
 	if c.pna {

@@ -66,7 +66,8 @@ type Settings struct {
 	// CORS-safelisted ones.
 	ExposeHeaders []string `json:"expose_headers,omitempty"`
 	// PreflightMaxAge is how long, in seconds, a browser may cache a
-	// preflight; 0 omits the header.
+	// preflight; 0 omits the header (the browser's default applies), -1
+	// sends 0 (no caching, while a policy is being changed).
 	PreflightMaxAge *int `json:"preflight_max_age,omitempty"`
 	// AllowCredentials lets the page send cookies and read the answer.
 	AllowCredentials *bool `json:"allow_credentials,omitempty"`

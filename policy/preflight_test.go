@@ -72,6 +72,12 @@ func TestPreflightAllowed(t *testing.T) {
 			want:   decAllowed(decAllowedPreflight()[:3:3]).with("vary: "+decPreflightVary, "content-length: 0"),
 		},
 		{
+			name:   "an allowed preflight sends max-age 0 when preflight_max_age is -1, so browsers do not cache it",
+			policy: decPolicy(`allowed_origins: ["https://app.example.com"]`, `preflight_max_age: -1`),
+			req:    decPreflight(decOrigin, "PUT"),
+			want:   decAllowed(decAllowedPreflight()[:3:3]).with("access-control-max-age: 0", "vary: "+decPreflightVary, "content-length: 0"),
+		},
+		{
 			name:   "an allowed preflight sends the configured max-age",
 			policy: decPolicy(`allowed_origins: ["https://app.example.com"]`, `preflight_max_age: 600`),
 			req:    decPreflight(decOrigin, "PUT"),

@@ -116,7 +116,7 @@ func refineSettings(def *jsonschema.Schema) error {
 			p.Default = 204
 		},
 		"preflight_max_age": func(p *jsonschema.Schema) {
-			p.Minimum = json.Number("0")
+			p.Minimum = json.Number("-1") // -1 sends access-control-max-age: 0
 			p.Default = 86400
 		},
 		"allow_methods": func(p *jsonschema.Schema) {
