@@ -218,7 +218,7 @@ func TestAttackNull(t *testing.T) {
 	for _, creds := range []string{"false", "true"} {
 		t.Run("a regex that matches null does not admit it, allow_credentials: "+creds, func(t *testing.T) {
 			t.Parallel()
-			decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['https://[a-z]+\.example\.com|[a-z]+']`, `allow_credentials: `+creds), []decOriginCase{
+			decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['https://[a-z]+\.example\.com|null']`, `allow_credentials: `+creds), []decOriginCase{
 				{"null is denied", "null", false},
 				{"an origin the regex names is allowed", "https://app.example.com", true},
 			})
@@ -232,6 +232,8 @@ func TestAttackCredentialsNeverWithStar(t *testing.T) {
 		{"allow-all with credentials is refused when loading", decPolicy(`allow_all_origins: true`, `allow_credentials: true`)},
 		{"null with credentials is refused when loading", decPolicy(`allowed_origins: ["null"]`, `allow_credentials: true`)},
 		{"expose_headers * with credentials is refused when loading", decPolicy(`allowed_origins: ["https://example.com"]`, `expose_headers: ["*"]`, `allow_credentials: true`)},
+		{"a regex as broad as .+ with credentials is refused when loading", decPolicy(`allowed_origin_regexes: ['.+']`, `allow_credentials: true`)},
+		{"a regex of any https origin with credentials is refused when loading", decPolicy(`allowed_origin_regexes: ['https://.*']`, `allow_credentials: true`)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -242,9 +244,9 @@ func TestAttackCredentialsNeverWithStar(t *testing.T) {
 	}
 	t.Run("an origin of * matched by a broad regex is never reflected beside credentials", func(t *testing.T) {
 		t.Parallel()
-		decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['.+']`, `allow_credentials: true`), []decOriginCase{
+		decRunOrigins(t, decPolicy(`allowed_origin_regexes: ['.+\.example\.com', '[*]']`, `allow_credentials: true`), []decOriginCase{
 			{"* is no origin", "*", false},
-			{"a real origin still matches", "https://example.com", true},
+			{"a real origin still matches", "https://app.example.com", true},
 		})
 	})
 	t.Run("methods and headers * with credentials are answered by name, never *", func(t *testing.T) {

@@ -462,13 +462,23 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 		case p.kind == wildcardOrigin:
 			el.valueWarning(o, "a wildcard origin"+note+" with "+credentials+": every subdomain, and whoever takes one over, can read users' data")
 		}
-		// Apart from the public-suffix error, a plain http:// origin is a
-		// second, separate risk, wildcard or not.
-		if p.scheme == "http" && !isLocalhost(p.host) && !publicSuffix {
+		// Apart from the public-suffix error, an origin that is not
+		// https:// is a second, separate risk, wildcard or not.
+		switch {
+		case p.scheme == "https" || p.normalised == "null" || isLocalhost(p.host) || publicSuffix:
+		case p.scheme == "http":
 			el.valueWarning(o, "a plain http:// origin"+note+" with "+credentials+": anyone on the network path can impersonate it; use https://")
+		default:
+			el.valueWarning(o, "a "+p.scheme+":// origin"+note+" with "+credentials+": it is not an https:// site, so nothing proves who sends it (another app or extension can claim the same origin); allow it only if you trust every client that can")
 		}
 	}
 	eff.AllowedOrigins = normalised
+	for i, r := range eff.AllowedOriginRegexes {
+		if checkRegex(r) != "" {
+			continue // reported by checkValues where it was written
+		}
+		checkRegexPin(l.child("allowed_origin_regexes").index(i), r, c.credentials, from("allowed_origin_regexes"), credentials)
+	}
 	if len(eff.AllowedOriginRegexes) > 0 {
 		parts := make([]string, 0, len(eff.AllowedOriginRegexes))
 		for _, r := range eff.AllowedOriginRegexes {
@@ -536,5 +546,22 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 	c.preflightVary = "origin, access-control-request-method, access-control-request-headers"
 	if c.pna {
 		c.preflightVary += ", access-control-request-private-network"
+	}
+}
+
+// checkRegexPin holds an origin regex to the rules of wildcard origins: a
+// regex whose host is not pinned to a registrable domain can match any
+// site, which is refused with credentials (as allow_all_origins is) and
+// warned about without; a pinned regex with a wildcard in the host gets,
+// with credentials, the warning a wildcard origin gets.
+func checkRegexPin(el loc, r string, credentials bool, note, credentialsText string) {
+	pinned, wildcard, why := regexPin(r)
+	switch {
+	case !pinned && credentials:
+		el.valueError(r, "can match any site's origin"+note+": "+why+"; with "+credentialsText+" every such site could read your users' data. Write the host after the last wildcard down to your own domain, starting at a \".\"")
+	case !pinned && unescapedDot(r) < 0: // else the dot's own warning says it, with the fix
+		el.valueWarning(r, "can match any site's origin"+note+": "+why+"; anyone can set up a site it admits")
+	case wildcard && credentials:
+		el.valueWarning(r, "a wildcard origin"+note+" with "+credentialsText+": every subdomain, and whoever takes one over, can read users' data")
 	}
 }

@@ -218,17 +218,19 @@ func decFuzzPolicies(t testing.TB) []decFuzzPolicy {
 		decFuzzOnce.policies = []decFuzzPolicy{
 			mk(decAttackPolicy, decNewRef(false, attack, regexes...), false),
 			mk(decPolicy(`allowed_origins: ["https://app.example.com", "https://*.example.com:*", "http://localhost:*"]`,
-				`allowed_origin_regexes: ['https://[a-z]+\.preview\.example\.dev', '.+']`,
+				`allowed_origin_regexes: ['https://[a-z]+\.preview\.example\.dev', '[a-z]+://.+\.example\.net']`,
 				`allow_credentials: true`, `allow_methods: ["*"]`, `allow_headers: ["*"]`,
 				`expose_headers: [x-total-count]`, `allow_private_network: true`),
 				decNewRef(false, []string{"https://app.example.com", "https://*.example.com:*", "http://localhost:*"},
-					`https://[a-z]+\.preview\.example\.dev`, `.+`), true),
+					`https://[a-z]+\.preview\.example\.dev`, `[a-z]+://.+\.example\.net`), true),
 			mk(decPolicy(`allow_all_origins: true`, `allow_methods: ["*"]`, `allow_headers: ["*", authorization]`,
 				`expose_headers: ["*"]`, `allow_private_network: true`, `preflight_status: 200`),
 				decNewRef(true, nil), false),
+			// A regex as broad as ".+" is refused with credentials, but
+			// not without: it must still never see a non-origin.
 			mk(decPolicy(`allowed_origins: ["null", "https://app.example.com", "https://*.example.com"]`,
-				`allow_headers: ["*"]`, `preflight_max_age: 0`),
-				decNewRef(false, []string{"null", "https://app.example.com", "https://*.example.com"}), false),
+				`allowed_origin_regexes: ['.+']`, `allow_headers: ["*"]`, `preflight_max_age: 0`),
+				decNewRef(false, []string{"null", "https://app.example.com", "https://*.example.com"}, `.+`), false),
 			mk(decPolicy(`mode: report`, `allowed_origins: ["https://app.example.com", "https://*.example.com"]`,
 				`allow_credentials: true`), decNewRef(false, []string{"https://app.example.com", "https://*.example.com"}), true),
 			mk(decPolicy(`upstream_cors_headers: keep`, `allowed_origins: ["https://*.example.com:8443"]`,

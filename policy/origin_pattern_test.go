@@ -166,6 +166,12 @@ func TestOriginChecksInPolicies(t *testing.T) {
 		{"http localhost origins with credentials do not warn", ldOne(`allowed_origins: ["http://localhost:*", "http://127.0.0.1:8080", "http://[::1]:3000", "http://app.localhost", "https://app.example.com"], allow_credentials: true`),
 			nil},
 		{"http origins without credentials do not warn", ldOne(`allowed_origins: ["http://app.example.com"]`), nil},
+		{"any origin that is not https with credentials warns, naming its scheme", ldOne(`allowed_origins: ["connector://app", "chrome-extension://abcdefghijklmnop", "wss://app.example.com"], allow_credentials: true`),
+			[]ldWant{{`warning policies[0] allowed_origins[0] "connector://app"`, "a connector:// origin with allow_credentials: true: it is not an https:// site"},
+				{`warning policies[0] allowed_origins[1] "chrome-extension://abcdefghijklmnop"`, "a chrome-extension:// origin"},
+				{`warning policies[0] allowed_origins[2] "wss://app.example.com"`, "a wss:// origin"}}},
+		{"a non-https localhost origin with credentials does not warn", ldOne(`allowed_origins: ["connector://localhost", "myapp://127.0.0.1:*"], allow_credentials: true`), nil},
+		{"non-https origins without credentials do not warn", ldOne(`allowed_origins: ["connector://app", "chrome-extension://abcdefghijklmnop"]`), nil},
 		{"a non-normalised origin warns with its normalised form", ldOne(`allowed_origins: ["HTTPS://App.Example.COM:443"]`),
 			[]ldWant{{`warning policies[0] allowed_origins[0] "HTTPS://App.Example.COM:443"`, `normalised to "https://app.example.com"`}}},
 	})
@@ -269,5 +275,42 @@ func FuzzParseOriginPattern(f *testing.F) {
 		if msg != "" || again != p {
 			t.Fatalf("%q normalises to %q, which parses to %+v, %q", s, p.normalised, again, msg)
 		}
+	})
+}
+
+// TestOriginRegexesArePinned: an origin regex is held to the rules of
+// wildcard origins, judged from its syntax tree by what follows its last
+// wildcard. Messages quote the user's own pattern (in the key's value) and
+// the text found after the wildcard, never a canned example.
+func TestOriginRegexesArePinned(t *testing.T) {
+	t.Parallel()
+	creds := func(re string) string {
+		return ldOne(`allowed_origin_regexes: ['` + re + `'], allow_credentials: true`)
+	}
+	plain := func(re string) string { return ldOne(`allowed_origin_regexes: ['` + re + `']`) }
+	at := func(sev, re string) string {
+		return sev + ` policies[0] allowed_origin_regexes[0] "` + strings.ReplaceAll(re, `\`, `\\`) + `"`
+	}
+	ldRun(t, []ldCase{
+		{"any https origin with credentials is refused", creds(`https://.*`), []ldWant{{at("error", `https://.*`), "nothing follows its last wildcard in the host; with allow_credentials: true"}}},
+		{"any origin at all with credentials is refused", creds(`.+`), []ldWant{{at("warning", `.+`), `matches "null"`}, {at("error", `.+`), "can match any site's origin"}}},
+		{"a wildcard over a public suffix with credentials is refused", creds(`https://.*\.com`), []ldWant{{at("error", `https://.*\.com`), `".com", and "com" is a public suffix`}}},
+		{"a wildcard over github.io with credentials is refused", creds(`https://[a-z0-9-]+\.github\.io`), []ldWant{{at("error", `https://[a-z0-9-]+\.github\.io`), `"github.io" is a public suffix`}}},
+		{"a wildcard not followed by a label boundary with credentials is refused", creds(`https://.*example\.com`), []ldWant{{at("error", `https://.*example\.com`), `followed by "example.com", which does not start at a label`}}},
+		{"digits before a public suffix with credentials are refused", creds(`https://app[0-9]+\.com`), []ldWant{{at("error", `https://app[0-9]+\.com`), `".com", and "com" is a public suffix`}}},
+		{"one unpinned side of an alternation with credentials is refused", creds(`https://app\.example\.com|https://[a-z]+`), []ldWant{{at("error", `https://app\.example\.com|https://[a-z]+`), "nothing follows"}}},
+		{"a django-style subdomain regex with credentials warns as a wildcard origin does", creds(`^https://.*\.example\.com$`), []ldWant{{at("warning", `^https://.*\.example\.com$`), "a wildcard origin with allow_credentials: true: every subdomain, and whoever takes one over, can read users' data"}}},
+		{"a subdomain regex with an optional port and credentials warns as a wildcard origin does", creds(`https://[a-z0-9-]+\.example\.com(:[0-9]+)?`), []ldWant{{at("warning", `https://[a-z0-9-]+\.example\.com(:[0-9]+)?`), "every subdomain"}}},
+		{"a regex of repeated labels under a domain with credentials warns as a wildcard", creds(`https://([a-z0-9]+\.)+example\.com`), []ldWant{{at("warning", `https://([a-z0-9]+\.)+example\.com`), "every subdomain"}}},
+		{"a numbered preview host with credentials warns as a wildcard", creds(`https://pr-[0-9]+\.preview\.example\.dev`), []ldWant{{at("warning", `https://pr-[0-9]+\.preview\.example\.dev`), "every subdomain"}}},
+		{"a regex of literal origins with credentials says nothing", creds(`https://(app|admin)\.example\.(com|net)`), nil},
+		{"a regex with a wildcard only in the scheme and credentials says nothing", creds(`[a-z]+://app\.example\.com`), nil},
+		{"a regex with any port on a literal host and credentials says nothing", creds(`https://app\.example\.com:[0-9]+`), nil},
+		{"a case-insensitive regex is judged in lower case", creds(`(?i)https://[a-z]+\.EXAMPLE\.com`), []ldWant{{at("warning", `(?i)https://[a-z]+\.EXAMPLE\.com`), "every subdomain"}}},
+		{"an unpinned regex from defaults with credentials is refused and says so", "defaults: {allowed_origin_regexes: ['https://.*']}\npolicies: [{name: p, allow_credentials: true}]",
+			[]ldWant{{at("error", `https://.*`), "can match any site's origin (inherited from defaults)"}}},
+		{"any https origin without credentials warns", plain(`https://.*`), []ldWant{{at("warning", `https://.*`), "can match any site's origin: nothing follows its last wildcard in the host; anyone can set up a site"}}},
+		{"a wildcard over a public suffix without credentials warns", plain(`https://[a-z]+\.co\.uk`), []ldWant{{at("warning", `https://[a-z]+\.co\.uk`), `"co.uk" is a public suffix`}}},
+		{"a pinned subdomain regex without credentials says nothing", plain(`https://.*\.example\.com`), nil},
 	})
 }
