@@ -438,7 +438,10 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 		note := from("allowed_origins") // after the origin the message names
 		switch p.kind {
 		case exactOrigin:
-			c.origins.exact = setAdd(c.origins.exact, p.normalised)
+			if c.origins.exact == nil {
+				c.origins.exact = make(map[string]struct{}, len(eff.AllowedOrigins))
+			}
+			c.origins.exact[p.normalised] = struct{}{}
 		case anyPortOrigin:
 			c.origins.anyPort = setAdd(c.origins.anyPort, p.scheme+"://"+p.host)
 		case wildcardOrigin:

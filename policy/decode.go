@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -37,34 +38,47 @@ func (ps *problems) at(sev Severity, policy int, name, key string, value *string
 	ps.list = append(ps.list, p)
 }
 
-// loc is where a value sits: which policy and which key path.
+// loc is where a value sits: which policy and which key path. An index
+// into a list is kept as a number until a problem is reported there, so
+// that checking a list of 100,000 origins builds no key strings.
 type loc struct {
 	ps     *problems
 	policy int
 	name   string
 	key    string
+	idx    int // the list index plus one; 0 for none
+}
+
+// path is the key path, index included.
+func (l loc) path() string {
+	if l.idx == 0 {
+		return l.key
+	}
+	return l.key + "[" + strconv.Itoa(l.idx-1) + "]"
 }
 
 func (l loc) child(key string) loc {
-	if l.key != "" {
-		key = l.key + "." + key
+	if p := l.path(); p != "" {
+		key = p + "." + key
 	}
-	l.key = key
+	l.key, l.idx = key, 0
 	return l
 }
 
 func (l loc) index(i int) loc {
-	l.key += "[" + strconv.Itoa(i) + "]"
+	l.key, l.idx = l.path(), i+1
 	return l
 }
 
 func (l loc) errorf(format string, args ...any) {
-	l.ps.at(SeverityError, l.policy, l.name, l.key, nil, fmt.Sprintf(format, args...))
+	l.ps.at(SeverityError, l.policy, l.name, l.path(), nil, fmt.Sprintf(format, args...))
 }
 
-func (l loc) valueError(v, msg string) { l.ps.at(SeverityError, l.policy, l.name, l.key, &v, msg) }
+func (l loc) valueError(v, msg string) { l.ps.at(SeverityError, l.policy, l.name, l.path(), &v, msg) }
 
-func (l loc) valueWarning(v, msg string) { l.ps.at(SeverityWarning, l.policy, l.name, l.key, &v, msg) }
+func (l loc) valueWarning(v, msg string) {
+	l.ps.at(SeverityWarning, l.policy, l.name, l.path(), &v, msg)
+}
 
 // hasError reports whether an error was already found under one of keys,
 // in policy i or, for the keys it inherits, in defaults: checks that build
@@ -90,7 +104,7 @@ func keyUnder(path, key string) bool {
 }
 
 func (l loc) warnf(format string, args ...any) {
-	l.ps.at(SeverityWarning, l.policy, l.name, l.key, nil, fmt.Sprintf(format, args...))
+	l.ps.at(SeverityWarning, l.policy, l.name, l.path(), nil, fmt.Sprintf(format, args...))
 }
 
 // settingKeys are the keys defaults and policies share, in the order the
@@ -104,33 +118,55 @@ var settingKeys = []string{
 
 var matchKeys = []string{"hosts", "path_prefixes", "path_regex", "routes"}
 
-func decode(file string, data []byte) (*File, []Problem) {
+// decode reads the file into a File, collecting every problem. It also
+// returns the syntax tree, for locate; nil when the YAML did not parse.
+func decode(file string, data []byte, split bool) (*File, []Problem, *ast.File, []*policyChunk) {
 	ps := &problems{file: file}
 	top := loc{ps: ps, policy: -1}
-	var root any
-	if err := yaml.UnmarshalWithOptions(data, &root, yaml.UseOrderedMap()); err != nil {
+	// One parse: the tree gives the document count, the values, and
+	// later the lines of problems. A long policies list is parsed in
+	// chunks (see chunk.go); on any error, the whole file is parsed again
+	// so that the error reads as it always has.
+	src := data
+	var (
+		skeleton []byte
+		chunks   []*policyChunk
+		ok       bool
+	)
+	if split {
+		skeleton, chunks, ok = splitPolicies(data)
+	}
+	if ok && parseChunks(chunks) {
+		src = skeleton
+	} else {
+		chunks = nil
+	}
+	tree, root, err := parseYAML(src)
+	if err != nil && chunks != nil {
+		chunks = nil
+		tree, root, err = parseYAML(data)
+	}
+	if err == errMultipleDocuments {
+		top.errorf("the file holds %d YAML documents; a policy file is one document: remove the \"---\" separators", countDocuments(tree))
+		return nil, ps.list, tree, nil
+	}
+	if err != nil {
 		top.errorf("not valid YAML: %s", yamlErrorText(err))
 		var located interface{ GetToken() *token.Token }
 		if errors.As(err, &located) && located.GetToken() != nil {
 			ps.list[len(ps.list)-1].Line = located.GetToken().Position.Line
 		}
-		return nil, ps.list
-	}
-	// The decoder reads the first document only: a second one would be
-	// ignored without a word.
-	if n := documents(data); n > 1 {
-		top.errorf("the file holds %d YAML documents; a policy file is one document: remove the \"---\" separators", n)
-		return nil, ps.list
+		return nil, ps.list, nil, nil
 	}
 	f := &File{}
 	if root == nil {
 		top.child("policies").errorf("the file is empty; it needs a policies list")
-		return f, ps.list
+		return f, ps.list, tree, chunks
 	}
 	m, ok := root.(yaml.MapSlice)
 	if !ok {
 		top.errorf("the top level must be a mapping with the keys defaults and policies, not %s", kind(root))
-		return nil, ps.list
+		return nil, ps.list, tree, chunks
 	}
 	sawPolicies := false
 	for _, item := range m {
@@ -154,6 +190,14 @@ func decode(file string, data []byte) (*File, []Problem) {
 			}
 		case "policies":
 			sawPolicies = true
+			if chunks != nil && item.Value == nil {
+				all := make([]any, 0, chunks[len(chunks)-1].first+chunks[len(chunks)-1].n)
+				for _, c := range chunks {
+					all = append(all, c.list...)
+					c.list = nil
+				}
+				item.Value = all
+			}
 			list, ok := item.Value.([]any)
 			if !ok {
 				if item.Value == nil {
@@ -180,7 +224,43 @@ func decode(file string, data []byte) (*File, []Problem) {
 	if !sawPolicies {
 		top.child("policies").errorf("missing; list at least one policy")
 	}
-	return f, ps.list
+	return f, ps.list, tree, chunks
+}
+
+// errMultipleDocuments says the file holds more than one document.
+var errMultipleDocuments = errors.New("more than one YAML document")
+
+// parseYAML parses data and decodes its one document into ordered generic
+// values.
+func parseYAML(data []byte) (*ast.File, any, error) {
+	tree, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The decoder would read the first document only: a second one would
+	// be ignored without a word.
+	if countDocuments(tree) > 1 {
+		return tree, nil, errMultipleDocuments
+	}
+	var root any
+	for _, d := range tree.Docs {
+		if d != nil && d.Body != nil {
+			err = yaml.NodeToValue(d.Body, &root, yaml.UseOrderedMap())
+			break
+		}
+	}
+	return tree, root, err
+}
+
+// countDocuments counts the non-empty documents of a parsed file.
+func countDocuments(f *ast.File) int {
+	n := 0
+	for _, d := range f.Docs {
+		if d != nil && d.Body != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func decodePolicy(ps *problems, i int, v any) Policy {
@@ -329,7 +409,7 @@ func asStrings(l loc, v any) []string {
 		s, ok := e.(string)
 		if !ok {
 			switch {
-			case e == nil && strings.HasSuffix(l.key, "allowed_origins"):
+			case e == nil && strings.HasSuffix(l.path(), "allowed_origins"):
 				l.index(i).errorf("is empty (YAML null); for the null origin write it in quotes: \"null\"")
 			case e == nil:
 				l.index(i).errorf("is empty (YAML null); remove it or write a value")
@@ -415,21 +495,6 @@ func kind(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
-// documents counts the non-empty YAML documents in data.
-func documents(data []byte) int {
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, d := range f.Docs {
-		if d != nil && d.Body != nil {
-			n++
-		}
-	}
-	return n
-}
-
 func yamlErrorText(err error) string {
 	// The library's message includes a source excerpt over several lines;
 	// the first line carries the position and the cause.
@@ -442,16 +507,23 @@ func yamlErrorText(err error) string {
 
 // locate fills in each problem's line from the YAML syntax tree, where the
 // key path can be followed. Best effort: aliases and odd keys give no line.
-func locate(data []byte, list []Problem) {
-	if len(list) == 0 {
-		return
-	}
-	f, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return
-	}
+// Problems inside a policies entry parsed in a chunk are looked up in that
+// chunk.
+func locate(f *ast.File, chunks []*policyChunk, list []Problem) {
 	for i := range list {
 		p := &list[i]
+		if p.Line > 0 {
+			continue
+		}
+		if p.Policy >= 0 && chunks != nil {
+			if c := chunkOf(chunks, p.Policy); c != nil {
+				p.Line = c.locate(p.Policy, p.Key)
+			}
+			continue
+		}
+		if f == nil {
+			continue
+		}
 		path := "$"
 		if p.Policy >= 0 {
 			path += ".policies[" + strconv.Itoa(p.Policy) + "]"
@@ -459,29 +531,44 @@ func locate(data []byte, list []Problem) {
 		if p.Key != "" {
 			path += "." + p.Key
 		}
-		for path != "$" {
-			if !plainPath.MatchString(path) {
-				// A user's key such as "0[0" panics the library's path
-				// parser: locate such a key by its parent.
-				path = path[:strings.LastIndexAny(path, ".[")]
-				continue
-			}
-			yp, err := yaml.PathString(path)
-			if err == nil {
-				if n, err := yp.FilterFile(f); err == nil && n != nil {
-					p.Line = n.GetToken().Position.Line
-					break
-				}
-			}
-			// An unknown or missing key has no node of its own: point at
-			// its parent instead.
-			cut := strings.LastIndexAny(path, ".[")
-			if cut < 1 {
-				break
-			}
-			path = path[:cut]
-		}
+		p.Line = locatePath(f, path)
 	}
+}
+
+// chunkOf returns the chunk that holds policies entry i.
+func chunkOf(chunks []*policyChunk, i int) *policyChunk {
+	j, _ := slices.BinarySearchFunc(chunks, i, func(c *policyChunk, i int) int { return cmp.Compare(c.first+c.n-1, i) })
+	if j < len(chunks) && chunks[j].first <= i {
+		return chunks[j]
+	}
+	return nil
+}
+
+// locatePath returns the line of the node at path, or of its nearest
+// ancestor that exists; 0 when none but the root does.
+func locatePath(f *ast.File, path string) int {
+	for path != "$" {
+		if !plainPath.MatchString(path) {
+			// A user's key such as "0[0" panics the library's path
+			// parser: locate such a key by its parent.
+			path = path[:strings.LastIndexAny(path, ".[")]
+			continue
+		}
+		yp, err := yaml.PathString(path)
+		if err == nil {
+			if n, err := yp.FilterFile(f); err == nil && n != nil {
+				return n.GetToken().Position.Line
+			}
+		}
+		// An unknown or missing key has no node of its own: point at
+		// its parent instead.
+		cut := strings.LastIndexAny(path, ".[")
+		if cut < 1 {
+			break
+		}
+		path = path[:cut]
+	}
+	return 0
 }
 
 // plainPath is a YAML path of plain keys and indexes, the only kind locate

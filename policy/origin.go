@@ -46,6 +46,15 @@ func parseOriginPattern(s string) (originPattern, string) {
 	if s == "" {
 		return originPattern{}, "an origin cannot be empty"
 	}
+	if p, ok := plainOrigin(s); ok {
+		return p, ""
+	}
+	return parseOriginEntry(s)
+}
+
+// parseOriginEntry is parseOriginPattern for any non-empty entry but "*"
+// and null, without the plain-origin shortcut.
+func parseOriginEntry(s string) (originPattern, string) {
 	if strings.TrimSpace(s) != s {
 		return originPattern{}, "an origin has no spaces; remove them"
 	}
@@ -121,6 +130,22 @@ func parseOriginPattern(s string) (originPattern, string) {
 	}
 	p.normalised = b.String()
 	return p, ""
+}
+
+// plainOrigin is the common case, taken without allocating: an entry
+// already written as browsers send it (the serialized-origin grammar, no
+// default port, no IPv6 or punycode host, which normaliseHost rewrites or
+// checks further) is its own normalised form. Large policy files are
+// mostly such entries.
+func plainOrigin(s string) (originPattern, bool) {
+	o, ok := httpgrammar.ParseOrigin(s)
+	if !ok || o.Host[0] == '[' || strings.Contains(o.Host, "xn--") {
+		return originPattern{}, false
+	}
+	if o.Port != "" && ((o.Scheme == "http" || o.Scheme == "ws") && o.Port == "80" || (o.Scheme == "https" || o.Scheme == "wss") && o.Port == "443") {
+		return originPattern{}, false
+	}
+	return originPattern{kind: exactOrigin, normalised: s, scheme: o.Scheme, host: o.Host, port: o.Port}, true
 }
 
 func validScheme(s string) bool {

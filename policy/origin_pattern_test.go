@@ -257,7 +257,7 @@ func TestSplitHostPort(t *testing.T) {
 // tells a user to write is accepted as written).
 func FuzzParseOriginPattern(f *testing.F) {
 	for _, s := range []string{"https://app.example.com", "HTTPS://*.Example.com:443", "http://localhost:*", "http://[::ffff:1.2.3.4]:80",
-		"http://0x7f.1", "https://bücher.example", "null", "https://a.com/", "https://u@a.com", "https://*.com", "http://[::1", "https://a.com.:08443"} {
+		"http://0x7f.1", "https://bücher.example", "null", "https://app.example.com:8443", "http://127.0.0.1:80", "https://a_b.example.", "x-y+z.1://h", "https://a.com/", "https://u@a.com", "https://*.com", "http://[::1", "https://a.com.:08443"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -274,6 +274,11 @@ func FuzzParseOriginPattern(f *testing.F) {
 		again, msg := parseOriginPattern(p.normalised)
 		if msg != "" || again != p {
 			t.Fatalf("%q normalises to %q, which parses to %+v, %q", s, p.normalised, again, msg)
+		}
+		if plain, ok := plainOrigin(s); ok {
+			if full, msg := parseOriginEntry(s); msg != "" || full != plain {
+				t.Fatalf("%q: the plain-origin shortcut gives %+v, the full parse %+v, %q", s, plain, full, msg)
+			}
 		}
 	})
 }

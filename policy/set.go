@@ -30,13 +30,16 @@ func Load(path string) (*Set, error) {
 
 // Parse compiles policy file content; file names it in messages. On failure
 // the error is an [*Error] listing every problem, warnings included.
-func Parse(file string, data []byte) (*Set, error) {
-	f, problems := decode(file, data)
+func Parse(file string, data []byte) (*Set, error) { return parse(file, data, true) }
+
+// parse is Parse; split false parses the file whole, as a test compares.
+func parse(file string, data []byte, split bool) (*Set, error) {
+	f, problems, tree, chunks := decode(file, data, split)
 	s := &Set{file: file}
 	if f != nil {
 		s.resolved, s.policies, problems = compile(file, f, problems)
 	}
-	locate(data, problems)
+	locate(tree, chunks, problems)
 	sortProblems(problems)
 	for _, p := range problems {
 		if p.Severity == SeverityError {
