@@ -11,8 +11,8 @@ package policy
 //
 // (-fuzzminimizetime: the default minimises each new input for up to 60 s,
 // during which a short run does almost nothing else.) The seeds are the
-// tables of the decision tests; the corpus the fuzzers found is checked in
-// under testdata/fuzz and runs with every go test.
+// tables of the decision tests; under testdata/fuzz only inputs that once
+// failed are checked in, and they run with every go test.
 
 import (
 	"net/netip"

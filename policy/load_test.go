@@ -550,6 +550,20 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add(DefaultYAML())
+	// Hand-made seeds for paths a mutator rarely reaches: keys with dots,
+	// brackets and quotes (which locate() turns into YAML paths), non-string
+	// keys, out-of-range numbers, explicit tags, an alias fan-out, empty
+	// documents. (Inputs that once failed stay in testdata/fuzz.)
+	for _, seed := range []string{
+		"policies: [{name: a, allowed_origins: [\"https://a.example.com\"], preflight_max_age: 99999999999999999999999, preflight_status: -9223372036854775809}]\n", // big-numbers
+		"a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\npolicies: [{name: p, allowed_origins: *c}]\n",                                          // deep-alias
+		"---\n---\npolicies: []\n---\n", // multidoc-empty
+		"policies:\n  - name: a\n    1: x\n    ? [a, b]\n    : c\n    null: d\n    true: e\n? {a: b}\n: c\n",                                                                   // non-string-keys
+		"policies:\n  - name: \"a.b[0]\"\n    \"match.hosts[0]\": x\n    \"'\": 1\n    \"$\": 2\n    \"a]b\": 3\n    match: {\"hosts[\": [a], \"..\": 1}\n\"defaults.x\": 1\n", // odd-keys
+		"policies: !!seq [{name: !!str 1, allow_credentials: !!bool \"true\", preflight_max_age: !!float 1, allowed_origins: !!binary aGk=}]\n",                                // tags
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const file = "fuzz.yaml"
 		s, err := Parse(file, data)
