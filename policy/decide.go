@@ -135,6 +135,9 @@ func (c *compiled) checkOrigin(o string, lines int) Reason {
 		// only where "null" is written out in allowed_origins (refused
 		// with credentials), never by a regex as broad as "[a-z]+".
 		return ReasonOriginNotAllowed
+	case !c.origins.hasPatterns():
+		// Nothing but exact entries, tried above: no need to parse o.
+		return ReasonOriginNotAllowed
 	}
 	p, ok := httpgrammar.ParseOrigin(o)
 	if !ok {

@@ -382,6 +382,9 @@ func (m *origins) matchExact(o string) bool {
 	return ok
 }
 
+// hasPatterns reports whether there is anything but exact entries.
+func (m *origins) hasPatterns() bool { return m.anyPort != nil || m.wild != nil || m.regex != nil }
+
 // matchPatterns tries the port wildcards, the subdomain wildcards and the
 // regexes, for an origin that matched no exact entry and that has passed
 // the serialized-origin grammar: no pattern ever sees a path, a query,
