@@ -8,7 +8,10 @@
 // Every function works on strings without allocating.
 package httpgrammar
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // tokenBytes are the bytes of an RFC 9110 token (§5.6.2): letters, digits
 // and !#$%&'*+-.^_`|~.
@@ -127,15 +130,10 @@ const MaxLabel = 63
 // "null" is not a serialized origin; callers handle it on its own.
 func ParseOrigin(s string) (Origin, bool) {
 	i := 0
-	for i < len(s) {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
-			i++
-			continue
-		}
-		break
+	for i < len(s) && schemeBytes[s[i]] {
+		i++
 	}
-	if i == 0 || len(s) < i+3 || s[i:i+3] != "://" {
+	if i == 0 || s[0] < 'a' || len(s) < i+3 || s[i:i+3] != "://" {
 		return Origin{}, false
 	}
 	o := Origin{Scheme: s[:i]}
@@ -147,11 +145,8 @@ func ParseOrigin(s string) (Origin, bool) {
 		}
 		o.Host, rest = rest[:end+1], rest[end+1:]
 	} else {
-		end := indexByte(rest, ':')
-		if end < 0 {
-			end = len(rest)
-		}
-		if !validName(rest[:end]) {
+		end, ok := scanName(rest)
+		if !ok {
 			return Origin{}, false
 		}
 		o.Host, rest = rest[:end], rest[end:]
@@ -164,6 +159,50 @@ func ParseOrigin(s string) (Origin, bool) {
 	}
 	o.Port = rest[1:]
 	return o, true
+}
+
+// schemeBytes are the bytes of a serialized scheme (the first must also be
+// a letter).
+var schemeBytes = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "0123456789+-." {
+		t[c] = true
+	}
+	return t
+}()
+
+// labelBytes are the bytes of a host label; see IsLabelByte.
+var labelBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
+
+// scanName reads a DNS name or a dotted-decimal IPv4 address at the start
+// of s, up to a ":" or the end, in one pass; end is where it stops.
+func scanName(s string) (end int, ok bool) {
+	labelStart := 0
+	for end = 0; end < len(s); end++ {
+		c := s[end]
+		if labelBytes[c] {
+			continue
+		}
+		if c == '.' {
+			if n := end - labelStart; n == 0 || n > MaxLabel {
+				return 0, false // an empty label, or one DNS cannot carry
+			}
+			labelStart = end + 1
+			continue
+		}
+		if c == ':' {
+			break
+		}
+		return 0, false
+	}
+	return end, validName(s[:end], labelStart)
 }
 
 // IsOrigin reports whether s is a serialized origin; see [ParseOrigin].
@@ -191,38 +230,27 @@ func ValidPort(p string) bool {
 
 // IsLabelByte reports whether c may appear in a host label as browsers
 // serialize it: a-z, 0-9, "-" and "_" (seen in real subdomains).
-func IsLabelByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+func IsLabelByte(c byte) bool { return labelBytes[c] }
 
-// validName checks a DNS name or a dotted-decimal IPv4 address. A name
-// whose last label is a number is an IPv4 address to the URL standard, and
-// browsers serialize it as four decimal numbers: any other spelling
-// ("127.1", "0x7f.0.0.1", "1.2.3.4.5") never comes from a browser.
-func validName(h string) bool {
+// validName finishes the check of a name whose bytes scanName has seen:
+// lengths, and the last label (from lastStart). A name whose last label is
+// a number is an IPv4 address to the URL standard, and browsers serialize
+// it as four decimal numbers: any other spelling ("127.1", "0x7f.0.0.1",
+// "1.2.3.4.5") never comes from a browser.
+func validName(h string, lastStart int) bool {
 	fqdn := h != "" && h[len(h)-1] == '.'
 	if fqdn {
 		h = h[:len(h)-1]
+		// The last label is the one before the final dot.
+		lastStart = strings.LastIndexByte(h, '.') + 1
 	}
 	if h == "" || len(h) > 253 {
 		return false
 	}
-	labelStart, lastNumeric := 0, true
-	for i := 0; i <= len(h); i++ {
-		if i == len(h) || h[i] == '.' {
-			n := i - labelStart
-			if n == 0 || n > MaxLabel {
-				return false
-			}
-			lastNumeric = isNumberLabel(h[labelStart:i])
-			labelStart = i + 1
-			continue
-		}
-		if !IsLabelByte(h[i]) {
-			return false
-		}
+	if n := len(h) - lastStart; n == 0 || n > MaxLabel {
+		return false
 	}
-	if lastNumeric {
+	if isNumberLabel(h[lastStart:]) {
 		// The URL parser drops an IPv4 address's trailing dot.
 		return !fqdn && validIPv4(h)
 	}

@@ -210,3 +210,14 @@ func portSuffix(p string) string {
 	}
 	return ":" + p
 }
+
+// BenchmarkParseOrigin is the grammar check every origin that reaches a
+// pattern pays.
+func BenchmarkParseOrigin(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := ParseOrigin("https://pr-7.svc50.example.com:8443"); !ok {
+			b.Fatal("refused")
+		}
+	}
+}
