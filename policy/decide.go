@@ -518,12 +518,10 @@ func (d *Decision) debug(r *Request) {
 // asciiMessage keeps a message a valid header value: visible ASCII, space
 // and tab only.
 func asciiMessage(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
-			return strings.Trim(strconv.QuoteToASCII(s), `"`)
-		}
+	if httpgrammar.IsFieldValue(s) {
+		return s
 	}
-	return s
+	return strings.Trim(strconv.QuoteToASCII(s), `"`)
 }
 
 // Respond fills e with what to do to the service's response headers, given
