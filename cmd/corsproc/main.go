@@ -7,6 +7,7 @@
 //	corsproc serve [flags]       run the ext_proc and admin servers
 //	corsproc validate FILE...    check policy files
 //	corsproc explain [flags]     show what corsproc does with one request
+//	corsproc import FORMAT FILE  convert django, ingress-nginx, istio, envoy-gateway or gateway-api CORS
 //	corsproc version             print version, commit and Go version
 package main
 
@@ -24,6 +25,7 @@ Usage:
   corsproc serve [flags]       run the ext_proc gRPC server and the admin HTTP server
   corsproc validate FILE...    check policy files; exit 0 valid, 1 invalid, 2 usage
   corsproc explain [flags]     show what corsproc does with one request; exit 0 allowed, 1 denied, 2 error
+  corsproc import FORMAT FILE... convert CORS from django, ingress-nginx, istio, envoy-gateway or gateway-api
   corsproc version             print version, commit and Go version
 
 Run "corsproc COMMAND --help" for a command's flags.
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runValidate(rest, stdout, stderr)
 	case "explain":
 		return runExplain(rest, stdout, stderr)
+	case "import":
+		return runImport(rest, stdout, stderr)
 	case "version", "--version":
 		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

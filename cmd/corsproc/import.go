@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/corsproc/corsproc/internal/importer"
+)
+
+// stdin is where "import FORMAT -" reads from; a variable so that tests
+// can hand it a file.
+var stdin io.Reader = os.Stdin
+
+func runImport(args []string, stdout, stderr io.Writer) int {
+	synopsis := "import [--name NAME] [--host HOST]... FORMAT FILE...\n\nFormats: " + strings.Join(importer.Formats, ", ") + `.
+FILE may be "-" for standard input. Several django files are read in order,
+later ones overriding earlier ones (base.py, then production.py).
+Exit 0 converted, 1 converted with warnings about changed meaning, 2 unreadable input.`
+	fs := newFlagSet("import", synopsis, stderr)
+	name := fs.String("name", "", "django: the policy's name (default django)")
+	var hosts multiFlag
+	fs.Var(&hosts, "host", "django: a host the service answers on, for match.hosts (repeat for several)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(rest) < 2 {
+		fmt.Fprintln(stderr, "corsproc import: name a format and at least one file")
+		fs.Usage()
+		return 2
+	}
+	format, files := rest[0], rest[1:]
+	var inputs []importer.Input
+	for _, f := range files {
+		var data []byte
+		if f == "-" {
+			data, err = io.ReadAll(stdin)
+		} else {
+			data, err = os.ReadFile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "corsproc import: %s\n", err)
+			return 2
+		}
+		inputs = append(inputs, importer.Input{Name: f, Data: data})
+	}
+	res, err := importer.Convert(format, inputs, importer.Options{Name: *name, Hosts: hosts})
+	if err != nil {
+		// An unreadable input, an unknown format, or a converted policy
+		// that does not load: nothing is printed on stdout.
+		fmt.Fprintf(stderr, "corsproc import: %s\n", err)
+		return 2
+	}
+	stdout.Write(res.YAML)
+	for _, n := range res.Notes {
+		fmt.Fprintf(stderr, "note: %s\n", n)
+	}
+	for _, p := range res.Checks {
+		fmt.Fprintf(stderr, "validate: %s\n", p)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "WARNING: %s\n", w)
+	}
+	if len(res.Warnings) > 0 {
+		fmt.Fprintf(stderr, "corsproc import: %s change what the source allowed; read the WARNING comments in the policy\n", plural(len(res.Warnings), "warning", "warnings"))
+		return 1
+	}
+	return 0
+}
