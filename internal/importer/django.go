@@ -73,7 +73,7 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 		isCORS := strings.HasPrefix(t.text, "CORS_")
 		if op.kind != tokOp || op.text != "=" && op.text != "+=" && op.text != "|=" {
 			if isCORS && op.kind == tokOp && (op.text == "." || op.text == "[") {
-				c.djangoUnknown(settings, t.text, where, "changed by code ("+p.text(p.pos-1, p.lineEnd())+")")
+				c.djangoUnknown(settings, t.text, where, "it is changed by code: "+p.text(p.pos-1, p.lineEnd()))
 			}
 			p.skipLine()
 			continue
@@ -82,7 +82,7 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 		if t.col > 0 {
 			// Inside an if, for, try or def: whether it runs depends on code.
 			if isCORS {
-				c.djangoUnknown(settings, t.text, where, "set inside a block (if, try, def...), so the value in effect depends on code")
+				c.djangoUnknown(settings, t.text, where, "it is set inside a block (if, try, def...), so the value in effect depends on code")
 			}
 			delete(env, t.text)
 			p.skipLine()
@@ -90,17 +90,17 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 		}
 		start := p.pos
 		v := p.expr()
-		if p.peek().kind != tokNewline && p.peek().kind != tokEOF {
-			// "A = B = [...]" or "A = 1, 2": more than a literal.
-			v = pyValue{why: p.text(start, p.lineEnd())}
+		if p.peek().kind != tokNewline && p.peek().kind != tokEOF || v.kind == pyUnknown {
+			// "A = B = [...]" or "A = 1, 2" is more than a literal too.
+			v = pyValue{why: "it is computed from " + p.text(start, p.lineEnd())}
 		}
 		if op.text != "=" {
 			prev, ok := env[t.text]
 			if !ok {
-				prev = pyValue{why: t.text + " " + op.text + " without an earlier value in this file"}
+				prev = pyValue{why: "it is extended with " + op.text + " but has no earlier value in this file"}
 			}
 			if op.text == "|=" {
-				v = pyValue{why: "the |= operator"}
+				v = pyValue{why: "it is changed with |="}
 			} else {
 				v = pyAdd(prev, v)
 			}
@@ -232,8 +232,8 @@ func (c *converter) django(inputs []Input, opts Options) error {
 		if s == nil || s.value.kind != pyUnknown {
 			return false
 		}
-		d.note(key, "WARNING: %s (%s) is computed from %s, which this import does not run;\n%s", s.name, s.where, s.value.why, consequence)
-		c.warn(s.where, "%s is computed from %s, which this import does not run; %s", s.name, s.value.why, consequence)
+		d.note(key, "WARNING: %s (%s) cannot be read: %s.\nThis import runs no code: %s.", s.name, s.where, s.value.why, consequence)
+		c.warn(s.where, "%s cannot be read: %s; this import runs no code: %s", s.name, s.value.why, consequence)
 		return true
 	}
 	strs := func(s *setting, key string) ([]string, bool) {
@@ -247,7 +247,7 @@ func (c *converter) django(inputs []Input, opts Options) error {
 		if s.value.kind == pySeq {
 			for _, it := range s.value.items {
 				if it.kind != pyStr {
-					s.value = pyValue{why: "a list holding " + it.String()}
+					s.value = pyValue{why: "it holds " + it.String() + " where django-cors-headers expects strings"}
 					unknown(s, key, "set "+key+" by hand")
 					return nil, false
 				}
@@ -255,7 +255,7 @@ func (c *converter) django(inputs []Input, opts Options) error {
 			}
 			return out, true
 		}
-		s.value = pyValue{why: s.value.String() + " where django-cors-headers expects a list of strings"}
+		s.value = pyValue{why: "it is " + s.value.String() + " where django-cors-headers expects a list of strings"}
 		unknown(s, key, "set "+key+" by hand")
 		return nil, false
 	}
@@ -273,7 +273,7 @@ func (c *converter) django(inputs []Input, opts Options) error {
 	// Paths.
 	if s := get("CORS_URLS_REGEX"); s != nil && !unknown(s, "match", "CORS headers now apply to every path; narrow match.path_regex by hand") {
 		if s.value.kind != pyStr {
-			s.value = pyValue{why: s.value.String() + " where a regex string is expected"}
+			s.value = pyValue{why: "it is " + s.value.String() + " where a regex string is expected"}
 			unknown(s, "match", "CORS headers now apply to every path; narrow match.path_regex by hand")
 		} else {
 			c.djangoPaths(d, s)
@@ -347,7 +347,7 @@ func (c *converter) django(inputs []Input, opts Options) error {
 			// django-cors-headers sends no max-age for a false value.
 			d.s.PreflightMaxAge = ptr(0)
 		default:
-			s.value = pyValue{why: s.value.String() + " where a number of seconds is expected"}
+			s.value = pyValue{why: "it is " + s.value.String() + " where a number of seconds is expected"}
 			unknown(s, "preflight_max_age", "set preflight_max_age by hand")
 		}
 	}

@@ -112,6 +112,8 @@ func (c *converter) istio(objs []*object) error {
 			}
 			var conds []pathCond
 			for _, m := range r.Match {
+				delete(m.Other, "uri")
+				delete(m.Other, "name")
 				if len(m.Other) > 0 {
 					keys := slices.Sorted(maps.Keys(m.Other))
 					c.warn(where, "match conditions other than uri (%s) are not carried over; the policy covers more requests than the route", strings.Join(keys, ", "))

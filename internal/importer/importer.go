@@ -114,7 +114,11 @@ func (c *converter) warn(where, format string, args ...any) {
 }
 
 func (c *converter) inform(where, format string, args ...any) {
-	c.notes = append(c.notes, Message{where, sprintf(format, args...)})
+	m := Message{where, sprintf(format, args...)}
+	if slices.Contains(c.notes, m) {
+		return // rules of one Ingress share their lists, and their notes
+	}
+	c.notes = append(c.notes, m)
 }
 
 // sprintf is fmt.Sprintf with %q quoting as [show] does: a regex quoted in
@@ -217,17 +221,17 @@ func (c *converter) repair(problems []policy.Problem) bool {
 			return false
 		}
 		i, _ := strconv.Atoi(m[2])
-		hits = append(hits, hit{c.drafts[p.Policy], m[1], i, p.Message})
-	}
-	// Remove from the end so that earlier indexes stay valid.
-	slices.SortFunc(hits, func(a, b hit) int { return b.i - a.i })
-	for _, h := range hits {
-		list := listOf(&h.d.s, h.key)
-		if h.i >= len(*list) {
+		d := c.drafts[p.Policy]
+		if i >= len(*listOf(&d.s, m[1])) {
 			return false
 		}
-		v := (*list)[h.i]
-		*list = slices.Delete(*list, h.i, h.i+1)
+		hits = append(hits, hit{d, m[1], i, p.Message})
+	}
+	// Say what goes in file order, then remove from the end so that
+	// earlier indexes stay valid. A list may be shared with another draft
+	// (rules of one Ingress): removal builds a new one.
+	for _, h := range hits {
+		v := (*listOf(&h.d.s, h.key))[h.i]
 		switch h.key {
 		case "allow_headers", "allow_methods", "expose_headers":
 			// Browsers never send or expose these: leaving them out changes
@@ -238,6 +242,11 @@ func (c *converter) repair(problems []policy.Problem) bool {
 			h.d.note(h.key, "WARNING: %q left out, corsproc refuses it: %s", v, h.msg)
 			c.warn(h.d.where, "%s %q left out, corsproc refuses it: %s", h.key, v, h.msg)
 		}
+	}
+	slices.SortStableFunc(hits, func(a, b hit) int { return b.i - a.i })
+	for _, h := range hits {
+		list := listOf(&h.d.s, h.key)
+		*list = append(slices.Clone((*list)[:h.i]), (*list)[h.i+1:]...)
 	}
 	return len(hits) > 0
 }
@@ -274,10 +283,11 @@ func (c *converter) render() []byte {
 			writeComment(&b, "  ", line)
 		}
 		fmt.Fprintf(&b, "  - name: %s\n", quote(d.name))
+		// Notes about matching stand where the match block is, or would be.
+		for _, line := range d.keyNotes["match"] {
+			writeComment(&b, "    ", line)
+		}
 		if m := d.match; m != nil && (m.Hosts != nil || m.PathPrefixes != nil || m.PathRegex != "" || m.Routes != nil) {
-			for _, line := range d.keyNotes["match"] {
-				writeComment(&b, "    ", line)
-			}
 			b.WriteString("    match:\n")
 			if m.Hosts != nil {
 				fmt.Fprintf(&b, "      hosts: %s\n", flow(m.Hosts))

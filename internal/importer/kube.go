@@ -173,14 +173,14 @@ func (c *converter) apply(d *draft, spec corsSpec, sourceAll string) {
 			q := regexp.QuoteMeta(o.value)
 			if !spec.credentials {
 				d.s.AllowedOriginRegexes = append(d.s.AllowedOriginRegexes, q+".*")
-				d.note("allowed_origin_regexes", "prefix %q: any origin that starts with it, such as %q", o.value, o.value+".evil.example")
+				d.note("allowed_origin_regexes", "prefix %q: any origin that starts with it, such as %q", o.value, lookAlike(o.value))
 				continue
 			}
 			pinned := q + `(?::[0-9]{1,5})?`
 			d.s.AllowedOriginRegexes = append(d.s.AllowedOriginRegexes, pinned)
 			d.note("allowed_origin_regexes", "WARNING: prefix %q with credentials lets any origin that starts with it,\n"+
 				"such as %q, read users' data; corsproc refuses that, so it is pinned to\n"+
-				"the prefix itself (a port may follow).", o.value, o.value+".evil.example")
+				"the prefix itself (a port may follow).", o.value, lookAlike(o.value))
 			c.warn(d.where, "origin prefix %q with credentials admits look-alike hosts, which corsproc refuses; imported as %q", o.value, pinned)
 		}
 	}
@@ -191,12 +191,11 @@ func (c *converter) apply(d *draft, spec corsSpec, sourceAll string) {
 		}
 		d.s.AllowedOrigins, d.s.AllowedOriginRegexes = nil, nil
 		if spec.credentials {
-			d.note("allow_all_origins", "WARNING: %s with credentials: corsproc refuses\n"+
-				"every origin with credentials, since any site could read your users' data.\n"+
-				"This policy keeps every origin but WITHOUT credentials. To keep credentials,\n"+
-				"list the origins that need them in allowed_origins, remove allow_all_origins\n"+
-				"and set allow_credentials: true.", sourceAll)
-			c.warn(d.where, "%s with credentials, which corsproc refuses; imported as every origin WITHOUT credentials: list the origins that need credentials", sourceAll)
+			d.note("allow_all_origins", "WARNING: the source allows every origin with credentials: %s.\n"+
+				"corsproc refuses that: any site could read your users' data. This policy keeps\n"+
+				"every origin but WITHOUT credentials. To keep credentials, list the origins that\n"+
+				"need them in allowed_origins, remove allow_all_origins and set allow_credentials: true.", sourceAll)
+			c.warn(d.where, "every origin with credentials (%s), which corsproc refuses; imported as every origin WITHOUT credentials: list the origins that need credentials", sourceAll)
 			spec.credentials = false
 			d.note("allow_credentials", "WARNING: credentials dropped; see allow_all_origins above.")
 		}
@@ -210,7 +209,15 @@ func (c *converter) apply(d *draft, spec corsSpec, sourceAll string) {
 	d.s.AllowCredentials = ptr(spec.credentials)
 }
 
-// splitList splits a comma-separated annotation value.
+// lookAlike is an origin a prefix admits that its author did not mean.
+func lookAlike(prefix string) string {
+	if strings.HasSuffix(prefix, ".") {
+		return prefix + "evil.example"
+	}
+	return prefix + ".evil.example"
+}
+
+// splitComma splits a comma-separated annotation value.
 func splitComma(s string) []string {
 	var out []string
 	for part := range strings.SplitSeq(s, ",") {
@@ -417,7 +424,11 @@ func (c *converter) ingressNginx(objs []*object) error {
 		} else {
 			d.note("preflight_max_age", "ingress-nginx's default (20 days; browsers cap it at hours)")
 		}
-		c.apply(d, spec, `cors-allow-origin "*" (ingress-nginx answers "*" and access-control-allow-credentials: true, a pair browsers refuse for requests with cookies)`)
+		if sawAll && spec.credentials {
+			d.note("allow_all_origins", `ingress-nginx answers "*" with access-control-allow-credentials: true, a pair browsers`+"\n"+
+				"refuse for requests with cookies: pages without credentials work as they did.")
+		}
+		c.apply(d, spec, `cors-allow-origin "*"`)
 		c.ingressMatch(d, o, &ing)
 	}
 	return nil
@@ -486,6 +497,11 @@ func (c *converter) ingressMatch(d *draft, o *object, ing *ingressSpec) {
 		if i > 0 {
 			cp := *d
 			cp.keyNotes = map[string][]string{}
+			for k, v := range d.keyNotes {
+				if k != "match" {
+					cp.keyNotes[k] = slices.Clone(v)
+				}
+			}
 			cp.name = c.uniqueName(d.name)
 			cp.comments = []string{"From " + o.where + ", its rule with other paths."}
 			cp.match = nil

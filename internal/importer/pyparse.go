@@ -39,6 +39,7 @@ type token struct {
 func pyTokenize(src string) ([]token, error) {
 	var toks []token
 	line, lineStart, depth := 1, 0, 0
+	var opens []int // the line of each open bracket
 	i := 0
 	emitNewline := func() {
 		if len(toks) > 0 && toks[len(toks)-1].kind != tokNewline {
@@ -123,10 +124,13 @@ func pyTokenize(src string) ([]token, error) {
 			switch op {
 			case "(", "[", "{":
 				depth++
+				opens = append(opens, line)
 			case ")", "]", "}":
-				if depth > 0 {
-					depth--
+				if depth == 0 {
+					return nil, fmt.Errorf("line %d: %q closes nothing", line, op)
 				}
+				depth--
+				opens = opens[:len(opens)-1]
 			}
 			if c >= 0x80 {
 				_, size := utf8.DecodeRuneInString(src[i:])
@@ -135,6 +139,9 @@ func pyTokenize(src string) ([]token, error) {
 			toks = append(toks, token{kind: tokOp, text: op, line: line, col: i - lineStart})
 			i += len(op)
 		}
+	}
+	if depth > 0 {
+		return nil, fmt.Errorf("line %d: a bracket opened here is never closed", opens[len(opens)-1])
 	}
 	emitNewline()
 	toks = append(toks, token{kind: tokEOF, line: line})
@@ -427,13 +434,35 @@ func (p *pyParser) text(from, to int) string {
 }
 
 func (p *pyParser) sum() pyValue {
-	v := p.unary()
+	v := p.product()
 	for p.isOp("+") {
 		p.next()
-		w := p.unary()
+		w := p.product()
 		v = pyAdd(v, w)
 	}
 	return v
+}
+
+// product reads "60 * 60 * 24", as max ages are written.
+func (p *pyParser) product() pyValue {
+	v := p.unary()
+	for p.isOp("*") {
+		p.next()
+		w := p.unary()
+		if v.kind != pyInt || w.kind != pyInt || v.num > 1<<31/max(1, abs(w.num)) {
+			v = pyValue{why: "multiplying " + v.String() + " by " + w.String()}
+			continue
+		}
+		v.num *= w.num
+	}
+	return v
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func pyAdd(a, b pyValue) pyValue {

@@ -1,0 +1,1 @@
+CORS_ALLOWED_ORIGINS = ["https://app.example.com"
