@@ -56,7 +56,7 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 	for p.peek().kind != tokEOF {
 		t := p.peek()
 		where := in.Name + ":" + strconv.Itoa(t.line)
-		if t.kind == tokName && t.text == "from" && t.col == 0 {
+		if t.kind == tokName && t.text == "from" && t.indent == 0 {
 			c.djangoImport(p, where, env)
 			continue
 		}
@@ -67,7 +67,9 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 		p.next()
 		// NAME: annotation = value
 		if p.isOp(":") {
-			p.skipExpr()
+			for t := p.peek(); t.kind != tokNewline && t.kind != tokEOF && !(t.kind == tokOp && t.text == "="); t = p.peek() {
+				p.next()
+			}
 		}
 		op := p.peek()
 		isCORS := strings.HasPrefix(t.text, "CORS_")
@@ -79,7 +81,7 @@ func (c *converter) djangoFile(in Input, settings map[string]*setting, env map[s
 			continue
 		}
 		p.next()
-		if t.col > 0 {
+		if t.indent > 0 {
 			// Inside an if, for, try or def: whether it runs depends on code.
 			if isCORS {
 				c.djangoUnknown(settings, t.text, where, "it is set inside a block (if, try, def...), so the value in effect depends on code")

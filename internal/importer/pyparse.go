@@ -30,6 +30,9 @@ type token struct {
 	text string // names, operators, number text; for strings the value
 	line int
 	col  int // column of the token's first byte in its line
+	// indent is the indentation of the line the token is on: a statement
+	// after ";" is as indented as the line.
+	indent int
 	// fstring marks an f-string, whose value depends on code.
 	fstring bool
 }
@@ -145,6 +148,14 @@ func pyTokenize(src string) ([]token, error) {
 	}
 	emitNewline()
 	toks = append(toks, token{kind: tokEOF, line: line})
+	// Each token's line indentation, for statements after ";".
+	lineIndent := map[int]int{}
+	for _, l := range strings.Split(src, "\n") {
+		lineIndent[len(lineIndent)+1] = len(l) - len(strings.TrimLeft(l, " \t"))
+	}
+	for i := range toks {
+		toks[i].indent = lineIndent[toks[i].line]
+	}
 	return toks, nil
 }
 
