@@ -3,7 +3,7 @@ package importer
 import (
 	"fmt"
 	"net/url"
-	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -442,24 +442,57 @@ func (c *converter) djangoOriginRegexes(d *draft, s *setting, regexes []string, 
 }
 
 // exampleSuffix shows an origin an open-ended regex admits that its author
-// probably did not mean, when one can be made.
+// probably did not mean: the shortest match of its first open branch, with
+// a look-alike domain after it.
 func exampleSuffix(r startRegex) string {
 	for _, b := range r.branches {
 		if !b.open {
 			continue
 		}
-		re, err := regexp.Compile(`^(?:` + b.body + `)`)
+		re, err := syntax.Parse(b.body, syntax.Perl)
 		if err != nil {
 			continue
 		}
-		for _, host := range []string{"https://app.example.com", "https://example.com", "http://localhost", "https://a.example.org"} {
-			if loc := re.FindStringIndex(host); loc != nil {
-				return host[:loc[1]] + ".evil.example"
+		var sb strings.Builder
+		sample(&sb, re.Simplify(), 0)
+		return sb.String() + ".evil.example"
+	}
+	return "https://match.evil.example"
+}
+
+// sample writes a short string re matches, picking letters where it can so
+// that the example reads as a host.
+func sample(b *strings.Builder, re *syntax.Regexp, depth int) {
+	if depth > 20 {
+		return
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		b.WriteString(string(re.Rune))
+	case syntax.OpCharClass:
+		r := re.Rune[0]
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i] <= 'a' && 'a' <= re.Rune[i+1] {
+				r = 'a'
+				break
 			}
 		}
-		if lit, ok := literalPrefix(b.body); ok {
-			return lit + ".evil.example"
+		b.WriteRune(r)
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		b.WriteByte('a')
+	case syntax.OpCapture:
+		sample(b, re.Sub[0], depth+1)
+	case syntax.OpPlus:
+		sample(b, re.Sub[0], depth+1)
+	case syntax.OpRepeat:
+		for range re.Min {
+			sample(b, re.Sub[0], depth+1)
 		}
+	case syntax.OpConcat:
+		for _, s := range re.Sub {
+			sample(b, s, depth+1)
+		}
+	case syntax.OpAlternate:
+		sample(b, re.Sub[0], depth+1)
 	}
-	return "https://<match>.evil.example"
 }

@@ -3,6 +3,7 @@ package importer
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -247,4 +248,45 @@ func corsprocAnswer(x policy.Explanation, preflight bool) answer {
 		a.allowMethods, a.allowHeaders, a.maxAge = "", "", ""
 	}
 	return a
+}
+
+// TestReadmeDjangoExample imports the settings.py the README shows and
+// checks that the warning and policy lines the README prints are what
+// import prints.
+func TestReadmeDjangoExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### A Django service\n")
+	if !ok {
+		t.Fatal("README has no \"A Django service\" section")
+	}
+	_, py, _ := strings.Cut(section, "```python\n")
+	py, _, _ = strings.Cut(py, "```")
+	_, console, _ := strings.Cut(section, "```console\n")
+	console, _, _ = strings.Cut(console, "```")
+	res, err := Convert("django", []Input{{Name: "settings.py", Data: []byte(py)}}, Options{Name: "shop-api", Hosts: []string{"api.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed []string
+	for _, w := range res.Warnings {
+		printed = append(printed, "WARNING: "+w.String())
+	}
+	printed = append(printed, strings.Split(string(res.YAML), "\n")...)
+	checked := 0
+	for line := range strings.SplitSeq(console, "\n") {
+		if strings.HasPrefix(line, "$ ") || strings.HasPrefix(line, "corsproc import:") || strings.Contains(line, "...") || line == "" {
+			continue
+		}
+		checked++
+		if !slices.Contains(printed, line) {
+			t.Errorf("the README shows a line import does not print:\n%s", line)
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d README lines checked; is the console block still there?", checked)
+	}
 }
