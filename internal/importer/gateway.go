@@ -341,16 +341,23 @@ func (c *converter) envoyGateway(objs []*object) error {
 			continue
 		}
 		spec := corsSpec{credentials: cors.AllowCredentials != nil && *cors.AllowCredentials}
-		var origins []string
 		for _, v := range cors.AllowOrigins {
 			switch x := v.(type) {
 			case string:
-				origins = append(origins, x)
+				spec.origins = append(spec.origins, gatewayOrigins([]string{x})...)
 			case map[string]any:
-				origins = append(origins, fmt.Sprint(x["value"]))
+				// Early releases: {type: Exact | Prefix | RegularExpression, value}.
+				value := fmt.Sprint(x["value"])
+				switch x["type"] {
+				case "Prefix":
+					spec.origins = append(spec.origins, originSpec{originPrefix, value})
+				case "RegularExpression":
+					spec.origins = append(spec.origins, originSpec{originRegex, value})
+				default:
+					spec.origins = append(spec.origins, gatewayOrigins([]string{value})...)
+				}
 			}
 		}
-		spec.origins = gatewayOrigins(origins)
 		refs := sp.Spec.TargetRefs
 		if sp.Spec.TargetRef != nil {
 			refs = append([]targetRef{*sp.Spec.TargetRef}, refs...)
