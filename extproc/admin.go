@@ -37,6 +37,7 @@ func NewAdminHandler(p *Policies, m *Metrics, o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /config", a.config)
 	mux.HandleFunc("GET /explain", a.explain)
+	mux.Handle("GET /observed", observedHandler(m))
 	mux.HandleFunc("GET /{$}", a.index)
 	if o.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

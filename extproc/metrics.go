@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/corsproc/corsproc/internal/observe"
 	"github.com/corsproc/corsproc/policy"
 )
 
@@ -38,6 +39,8 @@ type Metrics struct {
 	// seriesMu orders creating a per-policy series off the hot path
 	// against deleting the series of policies a reload dropped.
 	seriesMu sync.Mutex
+
+	obs observers
 
 	errs        [numStreamErrors]prometheus.Counter
 	phaseReq    prometheus.Observer
@@ -81,7 +84,7 @@ var phaseBuckets = []float64{
 // NewMetrics registers every corsproc metric, with the Go and process
 // collectors, on a new private registry.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), obs: observers{k: DefaultObserveK}}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "corsproc_requests_total",
@@ -187,6 +190,9 @@ type setCounters struct {
 	// of the policies it dropped are deleted: a stream still holding this
 	// set must not bring them back by creating a series.
 	retired bool
+	// observed are the traffic summaries of the set's policies that are
+	// not off.
+	observed map[string]*observe.Policy
 }
 
 type policyCounters struct {
@@ -206,7 +212,7 @@ type counterRef struct{ prometheus.Counter }
 // so that dashboards show zeros instead of gaps, and the mismatch series
 // of report-mode policies, whose zero is what says enforcing is safe.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
-	sc := &setCounters{m: m, policies: map[string]*policyCounters{}}
+	sc := &setCounters{m: m, policies: map[string]*policyCounters{}, observed: m.obs.forSet(set)}
 	reasons := len(policy.Reasons())
 	for _, p := range set.Policies() {
 		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons)}

@@ -138,6 +138,7 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	st.snap, st.decided = snap, true
 	d := &st.dec
 	snap.counters.decided(d)
+	snap.counters.observe(&st.req, d)
 	if d.Outcome == policy.Denied && s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.DebugContext(ctx, "cors denied", "policy", d.Policy, "mode", d.Mode.String(),
 			"class", d.Class.String(), "reason", d.Reason.String(), "message", d.Message())
@@ -163,6 +164,7 @@ func (s *Server) responseHeaders(ctx context.Context, st *streamState, h *extpro
 	readUpstream(&st.up, st.vary[:], st.cors[:], h.GetHeaders().GetHeaders())
 	d := &st.dec
 	d.Respond(&st.up, &st.edit)
+	st.snap.counters.observeService(&st.req, d, &st.up)
 	if st.edit.Mismatch {
 		st.snap.counters.mismatched(d)
 		if s.log.Enabled(ctx, slog.LevelDebug) {

@@ -89,7 +89,10 @@ type draft struct {
 	match    *policy.Match
 	s        policy.Settings
 	keyNotes map[string][]string // comments above a key
-	where    string              // the source, for messages about this policy
+	// itemNotes, when a key has them, are one comment per list item: the
+	// list is written one item a line, the comment after it.
+	itemNotes map[string][]string
+	where     string // the source, for messages about this policy
 }
 
 func (d *draft) note(key, format string, args ...any) {
@@ -247,6 +250,9 @@ func (c *converter) repair(problems []policy.Problem) bool {
 	for _, h := range hits {
 		list := listOf(&h.d.s, h.key)
 		*list = append(slices.Clone((*list)[:h.i]), (*list)[h.i+1:]...)
+		if notes := h.d.itemNotes[h.key]; h.i < len(notes) {
+			h.d.itemNotes[h.key] = append(slices.Clone(notes[:h.i]), notes[h.i+1:]...)
+		}
 	}
 	return len(hits) > 0
 }
@@ -268,9 +274,11 @@ func listOf(s *policy.Settings, key string) *[]string {
 // render writes the drafts as a policy file with comments.
 func (c *converter) render() []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Imported by `corsproc import %s` from %s.\n", c.format, strings.Join(c.sources, ", "))
-	b.WriteString("# Check it with `corsproc validate`, try requests with `corsproc explain`,\n")
-	b.WriteString("# and run it in mode: report before enforcing it.\n")
+	if c.format != "suggest" {
+		fmt.Fprintf(&b, "# Imported by `corsproc import %s` from %s.\n", c.format, strings.Join(c.sources, ", "))
+		b.WriteString("# Check it with `corsproc validate`, try requests with `corsproc explain`,\n")
+		b.WriteString("# and run it in mode: report before enforcing it.\n")
+	}
 	for _, h := range c.header {
 		writeComment(&b, "", h)
 	}
@@ -304,13 +312,28 @@ func (c *converter) render() []byte {
 			for _, line := range d.keyNotes[k] {
 				writeComment(&b, "    ", line)
 			}
+			if v == "" {
+				fmt.Fprintf(&b, "    %s:\n", k)
+				return
+			}
 			fmt.Fprintf(&b, "    %s: %s\n", k, v)
 		}
 		if s.Mode != nil {
 			key("mode", *s.Mode)
 		}
+		list := func(k string, v []string) {
+			notes := d.itemNotes[k]
+			if len(notes) != len(v) || len(v) == 0 {
+				key(k, flow(v))
+				return
+			}
+			key(k, "")
+			for i, item := range v {
+				fmt.Fprintf(&b, "      - %s  # %s\n", quote(item), strings.Map(printable, notes[i]))
+			}
+		}
 		if s.AllowedOrigins != nil {
-			key("allowed_origins", flow(s.AllowedOrigins))
+			list("allowed_origins", s.AllowedOrigins)
 		}
 		if s.AllowedOriginRegexes != nil {
 			key("allowed_origin_regexes", flow(s.AllowedOriginRegexes))
@@ -319,10 +342,10 @@ func (c *converter) render() []byte {
 			key("allow_all_origins", strconv.FormatBool(*s.AllowAllOrigins))
 		}
 		if s.AllowMethods != nil {
-			key("allow_methods", flow(s.AllowMethods))
+			list("allow_methods", s.AllowMethods)
 		}
 		if s.AllowHeaders != nil {
-			key("allow_headers", flow(s.AllowHeaders))
+			list("allow_headers", s.AllowHeaders)
 		}
 		if s.ExposeHeaders != nil {
 			key("expose_headers", flow(s.ExposeHeaders))
