@@ -105,6 +105,7 @@ func (d *draft) note(key, format string, args ...any) {
 // converter collects drafts and messages for one run.
 type converter struct {
 	format   string
+	label    string // the policy's name in the loader's messages
 	sources  []string
 	header   []string
 	drafts   []*draft
@@ -159,6 +160,7 @@ func sprintf(format string, args ...any) string {
 // unknown.
 func Convert(format string, inputs []Input, opts Options) (*Result, error) {
 	c := &converter{format: format}
+	c.label = "imported policy"
 	for _, in := range inputs {
 		c.sources = append(c.sources, in.Name)
 	}
@@ -188,7 +190,7 @@ func Convert(format string, inputs []Input, opts Options) (*Result, error) {
 func (c *converter) finish() (*Result, error) {
 	for range 4 {
 		data := c.render()
-		set, err := policy.Parse("imported policy", data)
+		set, err := policy.Parse(c.label, data)
 		var perr *policy.Error
 		switch {
 		case err == nil:

@@ -14,8 +14,8 @@ import (
 	"github.com/corsproc/corsproc/policy"
 )
 
-// WildcardMin is how many distinct subdomains of one registrable domain
-// must have been seen before Suggest writes a subdomain wildcard instead of
+// WildcardMin is how many distinct subdomains of one parent domain must
+// have been seen before Suggest writes a subdomain wildcard instead of
 // listing them.
 const WildcardMin = 5
 
@@ -27,7 +27,7 @@ const WildcardMin = 5
 // asked for. Each line says how many requests it covers. With cfg, each
 // policy keeps the match block of the running policy of the same name.
 func Suggest(obs observe.Observed, source string, cfg *policy.Set) (*Result, error) {
-	c := &converter{format: "suggest", sources: []string{source}}
+	c := &converter{format: "suggest", label: "suggested policy", sources: []string{source}}
 	c.header = append(c.header, fmt.Sprintf("Suggested by `corsproc suggest` from what corsproc saw (the %d most frequent values per list).", obs.K))
 	running := map[string]policy.Policy{}
 	if cfg != nil {
@@ -114,13 +114,20 @@ func suggestOrigins(seen []observe.Entry) ([]observe.Entry, []string) {
 			notes = append(notes, fmt.Sprintf("%s (%s) left out: not an http(s) origin", show(e.Value), covers(e)))
 			continue
 		}
+		// Siblings share a parent: a.preview.example.com and
+		// b.preview.example.com make *.preview.example.com, and never a
+		// wildcard over a public suffix (s1.github.io, s2.github.io).
 		host := u.Hostname()
-		domain, err := publicsuffix.EffectiveTLDPlusOne(host)
-		if err != nil || domain == host {
+		_, parent, _ := strings.Cut(host, ".")
+		if _, err := publicsuffix.EffectiveTLDPlusOne(host); err != nil || parent == "" || !strings.Contains(parent, ".") {
 			exact = append(exact, e)
 			continue
 		}
-		key := u.Scheme + "://*." + domain
+		if ps, _ := publicsuffix.PublicSuffix(parent); ps == parent {
+			exact = append(exact, e)
+			continue
+		}
+		key := u.Scheme + "://*." + parent
 		if p := u.Port(); p != "" {
 			key += ":" + p
 		}
