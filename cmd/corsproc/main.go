@@ -8,6 +8,7 @@
 //	corsproc validate FILE...    check policy files
 //	corsproc explain [flags]     show what corsproc does with one request
 //	corsproc import FORMAT FILE  convert django, ingress-nginx, istio, envoy-gateway or gateway-api CORS
+//	corsproc suggest --admin URL print the minimal policy for the traffic corsproc observed
 //	corsproc version             print version, commit and Go version
 package main
 
@@ -26,6 +27,7 @@ Usage:
   corsproc validate FILE...    check policy files; exit 0 valid, 1 invalid, 2 usage
   corsproc explain [flags]     show what corsproc does with one request; exit 0 allowed, 1 denied, 2 error
   corsproc import FORMAT FILE... convert CORS from django, ingress-nginx, istio, envoy-gateway or gateway-api
+  corsproc suggest --admin URL print the minimal policy for the traffic a running corsproc observed
   corsproc version             print version, commit and Go version
 
 Run "corsproc COMMAND --help" for a command's flags.
