@@ -136,3 +136,24 @@ func TestIngressNginxBehaviour(t *testing.T) {
 		})
 	}
 }
+
+// FuzzKube feeds arbitrary YAML to every Kubernetes format: a policy that
+// loads or an input error, never a panic or a hang.
+func FuzzKube(f *testing.F) {
+	f.Add(ingressYAML)
+	f.Add("apiVersion: v1\nkind: List\nitems:\n- kind: Ingress\n  metadata: {name: a, annotations: {nginx.ingress.kubernetes.io/enable-cors: \"true\"}}\n")
+	f.Add("kind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [a.example.com]\n  http:\n  - corsPolicy: {allowOrigins: [{prefix: \"https://a\"}], maxAge: 1h, allowCredentials: true}\n")
+	f.Add("kind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules:\n  - filters:\n    - type: CORS\n      cors: {allowOrigins: [\"*\"], allowCredentials: true}\n")
+	f.Add("kind: SecurityPolicy\nmetadata: {name: s}\nspec:\n  targetRef: {kind: HTTPRoute, name: r}\n  cors: {allowOrigins: [{type: Prefix, value: x}], maxAge: 10s}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		for _, format := range Formats[1:] {
+			res, err := Convert(format, []Input{{Name: "in.yaml", Data: []byte(src)}}, Options{})
+			if err != nil {
+				continue // an input error, or a bug reported with the policy it made
+			}
+			if _, err := policy.Parse("out", res.YAML); err != nil {
+				t.Fatalf("%s: the policy does not load: %v", format, err)
+			}
+		}
+	})
+}
