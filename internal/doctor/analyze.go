@@ -106,11 +106,11 @@ func (a *analysis) hcm(w Where, hcm *hcmv3.HttpConnectionManager) {
 			"each one opens its own ext_proc stream: twice the round trips, and the later one overwrites the earlier one's headers",
 			"keep one corsproc filter, the first in http_filters")
 	}
+	a.checkOrder(w, at, chain, cp)
 	for _, f := range cps {
 		ep, _ := a.corsprocConfig(f)
 		a.checkExtProc(at(f), f, ep)
 	}
-	a.checkOrder(w, at, chain, cp)
 	a.checkGate(at(cp), cp)
 	a.checkRoutes(w, hcm, chain, cp)
 }
@@ -133,25 +133,25 @@ func (a *analysis) checkOrder(w Where, at func(*filter) Where, chain []*filter, 
 			}
 			if passes {
 				a.add(Warning, "auth-before-corsproc", at(f),
-					fmt.Sprintf("%s runs before corsproc (%s); it lets preflights through (bypass_cors_preflight), but not its 401s", short(f), cp.name),
+					fmt.Sprintf("%s runs before corsproc (http_filters[%d]); it lets preflights through (bypass_cors_preflight), but not its 401s", short(f), cp.index),
 					"its 401 is a local reply that corsproc never saw the request of: it carries no CORS headers, so the page cannot read why it was refused (envoy-filter-chain.md A)",
-					"move corsproc's filter before it: first in http_filters (Envoy Gateway: EnvoyProxy filterOrder; Istio: INSERT_FIRST)")
+					a.moveFirst(cp, f))
 				continue
 			}
 			a.add(Error, "auth-before-corsproc", at(f),
-				fmt.Sprintf("%s runs before corsproc (%s)", short(f), cp.name),
+				fmt.Sprintf("%s runs before corsproc (http_filters[%d])", short(f), cp.index),
 				"a preflight carries no credentials: this filter answers it 401/403 before corsproc sees it, and the browser reports a CORS error; its refusals also carry no CORS headers (envoy-filter-chain.md A)",
-				"move corsproc's filter before it: first in http_filters (Envoy Gateway: EnvoyProxy filterOrder; Istio: INSERT_FIRST)")
+				a.moveFirst(cp, f))
 		case kindRateLimit:
 			a.add(Warning, "ratelimit-before-corsproc", at(f),
-				fmt.Sprintf("%s runs before corsproc (%s)", short(f), cp.name),
+				fmt.Sprintf("%s runs before corsproc (http_filters[%d])", short(f), cp.index),
 				"its 429 is a local reply corsproc never saw the request of: it carries no CORS headers, so the page cannot tell a rate limit from a network error; preflights also count against the limit",
-				"move corsproc's filter before it")
+				a.moveFirst(cp, f))
 		case kindUnknown:
 			a.add(Warning, "unknown-filter-before-corsproc", at(f),
-				fmt.Sprintf("filter of unknown type %s runs before corsproc", cmpOr(f.typ, "(none)")),
+				fmt.Sprintf("a filter of unknown type %s runs before corsproc (http_filters[%d])", cmpOr(f.typ, "(none)"), cp.index),
 				"doctor cannot tell whether it answers requests itself; if it does, preflights and its refusals get no CORS answer",
-				"move corsproc's filter first, or check what this filter does")
+				a.moveFirst(cp, f)+", or check what this filter does")
 		}
 	}
 }
@@ -319,11 +319,29 @@ func (a *analysis) checkMutationRules(w Where, ep *extprocv3.ExternalProcessor) 
 	}
 }
 
+// short names a filter by its kind ("jwt_authn"), from its type or, for an
+// unknown type, its name.
 func short(f *filter) string {
-	if f.typ != "" {
-		return f.name + " (" + f.typ + ")"
+	for _, k := range filterKinds {
+		if k.name != "" && (f.typ == k.typ || f.typ == "" && strings.HasPrefix(f.name, k.name)) {
+			return strings.TrimPrefix(k.name, "envoy.filters.http.")
+		}
 	}
 	return f.name
+}
+
+// moveFirst says how to put corsproc before f on the control plane that
+// made the chain, told by Envoy Gateway's and Istio's naming.
+func (a *analysis) moveFirst(cp, f *filter) string {
+	ep, _ := a.corsprocConfig(cp)
+	target := "envoy.filters.http." + short(f)
+	switch {
+	case strings.Contains(cp.outer, "/envoyextensionpolicy/"):
+		return fmt.Sprintf("Envoy Gateway: in the EnvoyProxy of the GatewayClass, filterOrder: [{name: envoy.filters.http.ext_proc, before: %s}] (one entry per filter to pass, latest first; envoy-filter-chain.md B)", target)
+	case strings.HasPrefix(extProcTarget(ep), "outbound|"):
+		return "Istio: patch the EnvoyFilter with operation INSERT_FIRST (INSERT_BEFORE a named filter inserts nothing when that filter is absent; envoy-filter-chain.md C)"
+	}
+	return "put corsproc's filter first in http_filters"
 }
 
 // checkPolicyRoutes finds policy route names no route of a corsproc chain
