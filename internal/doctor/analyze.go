@@ -284,7 +284,9 @@ func (a *analysis) checkForwardRules(w Where, ep *extprocv3.ExternalProcessor) {
 	}
 }
 
-// corsprocWrites are the headers corsproc sets or removes.
+// corsprocWrites are the headers corsproc sets or removes. :status is not
+// among them: corsproc sets a preflight's status in the ImmediateResponse's
+// status field, which Envoy does not pass through the mutation rules.
 var corsprocWrites = []string{
 	"access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
 	"access-control-allow-headers", "access-control-max-age", "access-control-allow-private-network",

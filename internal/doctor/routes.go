@@ -45,6 +45,14 @@ func (a *analysis) checkRoutes(w Where, hcm *hcmv3.HttpConnectionManager, chain 
 			corsNames = append(corsNames, f.outer)
 		}
 	}
+	total, off := 0, 0
+	defer func() {
+		if total > 0 && off == total {
+			a.add(Warning, "corsproc-never-runs", w, fmt.Sprintf("corsproc is off on every one of the %d routes of this chain", total),
+				"its filter is in the chain but no route enables it: no request reaches corsproc",
+				"enable it on the routes browsers call (Envoy Gateway: target them with the EnvoyExtensionPolicy), or drop disabled: true from its http_filters entry")
+		}
+	}()
 	for _, vh := range rc.GetVirtualHosts() {
 		vw := w
 		vw.VirtualHost = vh.GetName()
@@ -61,21 +69,23 @@ func (a *analysis) checkRoutes(w Where, hcm *hcmv3.HttpConnectionManager, chain 
 				"two CORS answers: Envoy's filter answers preflights itself and overwrites access-control-allow-origin on responses (envoy-filter-chain.md A), so the browser gets whichever ran last, often a mix",
 				"remove the cors policy from the virtual host and routes (Istio: VirtualService corsPolicy; Envoy Gateway: SecurityPolicy cors) and let corsproc's policy file decide")
 		}
-		var off, noVary []string
+		var offRoutes, noVary []string
 		for i, r := range vh.GetRoutes() {
 			label := routeLabel(r, i)
 			rw := vw
 			rw.Route = label
 			a.routeNames[r.GetName()] = true
 			active, ov := perRoute(cp, rc, vh, r)
+			total++
 			if !active {
+				off++
 				if name := a.coveringPolicy(vh.GetDomains(), r); name != "" {
 					a.add(Warning, "route-disables-corsproc", rw,
 						fmt.Sprintf("corsproc is off on this route, but policy %q can match its requests", name),
 						"requests on this route never reach corsproc: preflights go to the service and responses carry no CORS headers from the policy",
 						"enable corsproc on the route (drop its disabled typed_per_filter_config, or add one for Envoy Gateway's disabled-by-default filter), or narrow the policy's match")
 				} else {
-					off = append(off, label)
+					offRoutes = append(offRoutes, label)
 				}
 				continue
 			}
@@ -97,8 +107,8 @@ func (a *analysis) checkRoutes(w Where, hcm *hcmv3.HttpConnectionManager, chain 
 				noVary = append(noVary, label)
 			}
 		}
-		if len(off) > 0 {
-			a.add(Info, "corsproc-off", vw, fmt.Sprintf("corsproc is off on %d of %d routes: %s", len(off), len(vh.GetRoutes()), list(off)),
+		if len(offRoutes) > 0 {
+			a.add(Info, "corsproc-off", vw, fmt.Sprintf("corsproc is off on %d of %d routes: %s", len(offRoutes), len(vh.GetRoutes()), list(offRoutes)),
 				"these routes get no CORS answers; fine for routes browsers do not call cross-origin",
 				"enable corsproc on them if browsers call them cross-origin")
 		}

@@ -51,6 +51,16 @@ func perRoute(level string, m func() *anypb.Any) func(*adminv3.ConfigDump) {
 	}
 }
 
+// firstRoute sets the first route's typed_per_filter_config for corsproc.
+func firstRoute(m func() *anypb.Any) func(*adminv3.ConfigDump) {
+	return func(d *adminv3.ConfigDump) {
+		name := doctortest.CorsprocFilterName(d)
+		doctortest.EachRouteConfig(d, func(rc *routev3.RouteConfiguration) {
+			rc.GetVirtualHosts()[0].GetRoutes()[0].TypedPerFilterConfig = map[string]*anypb.Any{name: m()}
+		})
+	}
+}
+
 func TestGatingAndPerRouteSettings(t *testing.T) {
 	t.Parallel()
 	disabled := func() *anypb.Any {
@@ -85,16 +95,18 @@ func TestGatingAndPerRouteSettings(t *testing.T) {
 					doctortest.Prepend(h, filter("envoy.filters.http.jwt_authn", &jwtv3.JwtAuthentication{}))
 				})
 			}}, "", []string{"error auth-before-corsproc"}, ""},
-		{"routes that disable corsproc, with no policy given, are only noted",
-			[]func(*adminv3.ConfigDump){perRoute("route", disabled)}, "", nil, "corsproc-off"},
+		{"one route that disables corsproc, with no policy given, is only noted",
+			[]func(*adminv3.ConfigDump){firstRoute(disabled)}, "", nil, "corsproc-off"},
+		{"a corsproc no route enables is a warning",
+			[]func(*adminv3.ConfigDump){perRoute("route", disabled)}, "", []string{"warning corsproc-never-runs"}, "corsproc-off"},
 		{"routes that disable corsproc while a policy matches them are a warning",
-			[]func(*adminv3.ConfigDump){perRoute("route", disabled)}, hostPolicy, []string{"warning route-disables-corsproc", "warning route-disables-corsproc", "warning route-disables-corsproc"}, ""},
+			[]func(*adminv3.ConfigDump){perRoute("route", disabled)}, hostPolicy, []string{"warning route-disables-corsproc", "warning route-disables-corsproc", "warning route-disables-corsproc", "warning corsproc-never-runs"}, ""},
 		{"a route's overrides beat its virtual host's disabled",
 			[]func(*adminv3.ConfigDump){perRoute("virtual host", disabled), perRoute("route", override(extprocv3.ProcessingMode_SEND))}, hostPolicy, nil, ""},
 		{"a route override that skips response headers is an error",
 			[]func(*adminv3.ConfigDump){perRoute("route", override(extprocv3.ProcessingMode_SKIP))}, "", []string{"error route-override-skips-headers", "error route-override-skips-headers", "error route-override-skips-headers"}, ""},
 		{"a FilterConfig disabling corsproc on the virtual host switches it off",
-			[]func(*adminv3.ConfigDump){perRoute("virtual host", func() *anypb.Any { return doctortest.Pack(&routev3.FilterConfig{Disabled: true}) })}, "", nil, "corsproc-off"},
+			[]func(*adminv3.ConfigDump){perRoute("virtual host", func() *anypb.Any { return doctortest.Pack(&routev3.FilterConfig{Disabled: true}) })}, "", []string{"warning corsproc-never-runs"}, "corsproc-off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
