@@ -13,24 +13,17 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-type listenerEntry struct {
-	l     *listenerv3.Listener
-	state string // "" active, "warming"
-}
-
 type analysis struct {
 	opts      Options
 	dump      *adminv3.ConfigDump
 	findings  []Finding
-	listeners []listenerEntry
+	listeners []*listenerv3.Listener
 	routes    map[string]*routev3.RouteConfiguration
 	ecds      map[string]*anypb.Any
-	scoped    bool
 
 	corsprocs     int             // corsproc filters found
 	without       []Where         // HTTP connection managers without corsproc
 	others        []string        // targets of ext_proc filters that are not corsproc
-	unknown       map[string]bool // unknown filter types already reported
 	routeNames    map[string]bool // names of the routes corsproc's chains serve
 	checkedRoutes bool
 }
@@ -40,11 +33,10 @@ func (a *analysis) add(sev Severity, check string, w Where, msg, why, fix string
 }
 
 func (a *analysis) run() {
-	a.unknown = map[string]bool{}
 	a.routeNames = map[string]bool{}
 	a.index()
-	for _, e := range a.listeners {
-		a.listener(e)
+	for _, l := range a.listeners {
+		a.listener(l)
 	}
 	a.checkPolicyRoutes()
 	if a.corsprocs == 0 {
@@ -73,9 +65,6 @@ func (a *analysis) hcm(w Where, hcm *hcmv3.HttpConnectionManager) {
 	chain := a.chain(w, hcm)
 	var cps []*filter
 	for _, f := range chain {
-		if f.kind == kindUnknown && f.msg == nil && f.typ != "" && !a.unknown[f.typ] {
-			a.unknown[f.typ] = true
-		}
 		if f.kind != kindExtProc {
 			continue
 		}

@@ -133,7 +133,7 @@ func (g *gate) String() string {
 func (a *analysis) index() {
 	a.routes = map[string]*routev3.RouteConfiguration{}
 	a.ecds = map[string]*anypb.Any{}
-	for i, c := range a.dump.GetConfigs() {
+	for _, c := range a.dump.GetConfigs() {
 		m, err := c.UnmarshalNew()
 		if err != nil {
 			continue // Decode keeps only the sections below; a hand-built dump may hold others
@@ -141,14 +141,13 @@ func (a *analysis) index() {
 		switch s := m.(type) {
 		case *adminv3.ListenersConfigDump:
 			for _, l := range s.GetStaticListeners() {
-				a.addListener(l.GetListener(), "")
+				a.addListener(l.GetListener())
 			}
 			for _, l := range s.GetDynamicListeners() {
-				switch {
-				case l.GetActiveState() != nil:
-					a.addListener(l.GetActiveState().GetListener(), "")
-				case l.GetWarmingState() != nil:
-					a.addListener(l.GetWarmingState().GetListener(), "warming")
+				// The active state is what serves traffic; a listener
+				// still warming will once it is ready.
+				if st := cmpOrState(l.GetActiveState(), l.GetWarmingState()); st != nil {
+					a.addListener(st.GetListener())
 				}
 			}
 		case *adminv3.RoutesConfigDump:
@@ -165,19 +164,23 @@ func (a *analysis) index() {
 					a.ecds[tc.GetName()] = tc.GetTypedConfig()
 				}
 			}
-		case *adminv3.ScopedRoutesConfigDump:
-			a.scoped = true
 		}
-		_ = i
 	}
 }
 
-func (a *analysis) addListener(x *anypb.Any, state string) {
+func (a *analysis) addListener(x *anypb.Any) {
 	var l listenerv3.Listener
 	if x == nil || x.UnmarshalTo(&l) != nil {
 		return
 	}
-	a.listeners = append(a.listeners, listenerEntry{&l, state})
+	a.listeners = append(a.listeners, &l)
+}
+
+func cmpOrState(active, warming *adminv3.ListenersConfigDump_DynamicListenerState) *adminv3.ListenersConfigDump_DynamicListenerState {
+	if active != nil {
+		return active
+	}
+	return warming
 }
 
 func (a *analysis) addRoutes(x *anypb.Any) {
@@ -188,8 +191,7 @@ func (a *analysis) addRoutes(x *anypb.Any) {
 }
 
 // listener analyses every HTTP connection manager of l.
-func (a *analysis) listener(e listenerEntry) {
-	l := e.l
+func (a *analysis) listener(l *listenerv3.Listener) {
 	chains := l.GetFilterChains()
 	names := make([]string, len(chains))
 	for i, fc := range chains {
@@ -224,7 +226,7 @@ func (a *analysis) chain(w Where, hcm *hcmv3.HttpConnectionManager) []*filter {
 				cfg = cd.GetDefaultConfig()
 			}
 		}
-		a.decodeFilter(w, f, cfg)
+		a.decodeFilter(f, cfg)
 		out = append(out, f)
 		if f.kind == kindComposite {
 			out = append(out, a.delegates(w, f)...)
@@ -234,7 +236,7 @@ func (a *analysis) chain(w Where, hcm *hcmv3.HttpConnectionManager) []*filter {
 }
 
 // decodeFilter fills f's type, kind and message from its typed_config.
-func (a *analysis) decodeFilter(w Where, f *filter, cfg *anypb.Any) {
+func (a *analysis) decodeFilter(f *filter, cfg *anypb.Any) {
 	if cfg != nil {
 		f.typ = typeName(cfg.GetTypeUrl())
 	}
@@ -276,7 +278,7 @@ func (a *analysis) delegates(w Where, f *filter) []*filter {
 			name, cfg, d.from = dynamic, a.ecds[dynamic], "ECDS"
 		}
 		d.name = f.outer + " > " + name
-		a.decodeFilter(w, d, cfg)
+		a.decodeFilter(d, cfg)
 		if d.kind == kindUnknown || d.kind == kindOther {
 			d.kind = kindOf(d.typ, name)
 		}

@@ -19,7 +19,6 @@ func fullMatch(re, s string) bool {
 
 // matchString is StringMatcher on a header name.
 func matchString(m *matcherv3.StringMatcher, s string) bool {
-	p, v := s, ""
 	fold := func(x string) string {
 		if m.GetIgnoreCase() {
 			return strings.ToLower(x)
@@ -28,14 +27,13 @@ func matchString(m *matcherv3.StringMatcher, s string) bool {
 	}
 	switch x := m.GetMatchPattern().(type) {
 	case *matcherv3.StringMatcher_Exact:
-		v = x.Exact
-		return fold(p) == fold(v)
+		return fold(s) == fold(x.Exact)
 	case *matcherv3.StringMatcher_Prefix:
-		return strings.HasPrefix(fold(p), fold(x.Prefix))
+		return strings.HasPrefix(fold(s), fold(x.Prefix))
 	case *matcherv3.StringMatcher_Suffix:
-		return strings.HasSuffix(fold(p), fold(x.Suffix))
+		return strings.HasSuffix(fold(s), fold(x.Suffix))
 	case *matcherv3.StringMatcher_Contains:
-		return strings.Contains(fold(p), fold(x.Contains))
+		return strings.Contains(fold(s), fold(x.Contains))
 	case *matcherv3.StringMatcher_SafeRegex:
 		return fullMatch(x.SafeRegex.GetRegex(), s)
 	}
