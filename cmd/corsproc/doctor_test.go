@@ -28,6 +28,9 @@ var doctorDumps = []struct {
 	build func() (*adminv3.ConfigDump, error)
 }{
 	{"plain-envoy", func() (*adminv3.ConfigDump, error) { return doctortest.PlainEnvoy("../../envoy/envoy.yaml") }},
+	{"plain-envoy-no-composite", func() (*adminv3.ConfigDump, error) {
+		return doctortest.PlainEnvoy("../../envoy/envoy-no-composite.yaml")
+	}},
 	{"k8s-plain-envoy", func() (*adminv3.ConfigDump, error) {
 		return doctortest.PlainEnvoy("../../k8s/overlays/plain-envoy/envoy.yaml")
 	}},
@@ -83,9 +86,10 @@ func TestDoctor(t *testing.T) {
 	}{
 		{"doctor judges the plain Envoy demo", "doctor-plain-envoy", []string{"doctor", dumpPath("plain-envoy")}, 0},
 		{"doctor checks the demo's route names against its policy", "doctor-plain-envoy-config", []string{"doctor", "--config", "../../envoy/demo-policy.yaml", dumpPath("plain-envoy")}, 0},
+		{"doctor judges the plain Envoy demo without the composite filter", "doctor-plain-envoy-no-composite", []string{"doctor", "--config", "../../envoy/demo-policy.yaml", dumpPath("plain-envoy-no-composite")}, 0},
 		{"doctor judges the Kubernetes plain Envoy", "doctor-k8s-plain-envoy", []string{"doctor", dumpPath("k8s-plain-envoy")}, 0},
-		{"doctor judges Envoy Gateway's listener", "doctor-envoy-gateway", []string{"doctor", dumpPath("envoy-gateway")}, 1},
-		{"doctor judges Istio's gateway listener", "doctor-istio", []string{"doctor", dumpPath("istio")}, 1},
+		{"doctor judges Envoy Gateway's listener", "doctor-envoy-gateway", []string{"doctor", dumpPath("envoy-gateway")}, 0},
+		{"doctor judges Istio's gateway listener", "doctor-istio", []string{"doctor", dumpPath("istio")}, 0},
 		{"doctor lists every break of a broken chain", "doctor-broken", []string{"doctor", "--config", "../../envoy/demo-policy.yaml", dumpPath("plain-envoy-broken")}, 1},
 		{"doctor prints JSON with --json after the file", "doctor-broken-json", []string{"doctor", dumpPath("plain-envoy-broken"), "--json", "--config", "../../envoy/demo-policy.yaml"}, 1},
 		{"doctor with --cluster finds no corsproc under another name", "doctor-cluster", []string{"doctor", "--cluster", "cors", dumpPath("plain-envoy")}, 1},
@@ -132,7 +136,7 @@ func TestDoctorReadsStandardInput(t *testing.T) {
 
 func TestDoctorFetchesFromALiveAdminInterface(t *testing.T) {
 	t.Parallel()
-	dump, err := os.ReadFile(dumpPath("envoy-gateway"))
+	dump, err := os.ReadFile(dumpPath("plain-envoy-broken"))
 	if err != nil {
 		t.Fatal(err)
 	}
