@@ -111,9 +111,8 @@ func (a *analysis) checkOrder(w Where, at func(*filter) Where, chain []*filter, 
 		if f.index >= cp.index {
 			break
 		}
-		if f.gate != nil {
-			continue // a delegate: its composite filter is listed (and judged) already
-		}
+		// Delegates count too: an authentication filter behind a matcher
+		// still answers the requests the matcher hands it.
 		switch f.kind {
 		case kindAuthn, kindAuthz:
 			rej, passes := rejects(f)

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matchingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	jwtv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -93,6 +95,14 @@ func TestGatingAndPerRouteSettings(t *testing.T) {
 			[]func(*adminv3.ConfigDump){composite("origin", ".*", true), func(d *adminv3.ConfigDump) {
 				doctortest.EachHCM(d, func(h *hcmv3.HttpConnectionManager) {
 					doctortest.Prepend(h, filter("envoy.filters.http.jwt_authn", &jwtv3.JwtAuthentication{}))
+				})
+			}}, "", []string{"error auth-before-corsproc"}, ""},
+		{"an authentication filter behind a matcher, before corsproc, is still an error",
+			[]func(*adminv3.ConfigDump){func(d *adminv3.ConfigDump) {
+				doctortest.EachHCM(d, func(h *hcmv3.HttpConnectionManager) {
+					doctortest.Prepend(h, filter("jwt-unless-health", &matchingv3.ExtensionWithMatcher{
+						ExtensionConfig: &corev3.TypedExtensionConfig{Name: "jwt", TypedConfig: doctortest.Pack(&jwtv3.JwtAuthentication{})},
+					}))
 				})
 			}}, "", []string{"error auth-before-corsproc"}, ""},
 		{"one route that disables corsproc, with no policy given, is only noted",
