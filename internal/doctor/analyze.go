@@ -26,6 +26,7 @@ type analysis struct {
 	others        []string        // targets of ext_proc filters that are not corsproc
 	routeNames    map[string]bool // names of the routes corsproc's chains serve
 	checkedRoutes bool
+	re            regexps
 }
 
 func (a *analysis) add(sev Severity, check string, w Where, msg, why, fix string) {
@@ -34,6 +35,7 @@ func (a *analysis) add(sev Severity, check string, w Where, msg, why, fix string
 
 func (a *analysis) run() {
 	a.routeNames = map[string]bool{}
+	a.re = regexps{}
 	a.index()
 	for _, l := range a.listeners {
 		a.listener(l)
@@ -231,10 +233,10 @@ func (a *analysis) checkForwardRules(w Where, ep *extprocv3.ExternalProcessor) {
 		return
 	}
 	forwarded := func(h string) bool {
-		if l := fr.GetDisallowedHeaders(); l != nil && matchList(l, h) {
+		if l := fr.GetDisallowedHeaders(); l != nil && a.re.matchList(l, h) {
 			return false
 		}
-		if l := fr.GetAllowedHeaders(); l != nil && len(l.GetPatterns()) > 0 && !matchList(l, h) {
+		if l := fr.GetAllowedHeaders(); l != nil && len(l.GetPatterns()) > 0 && !a.re.matchList(l, h) {
 			return false
 		}
 		return true
@@ -288,11 +290,11 @@ func (a *analysis) checkMutationRules(w Where, ep *extprocv3.ExternalProcessor) 
 	}
 	var blocked []string
 	for _, h := range corsprocWrites {
-		if !mutationAllowed(mr, h) {
+		if !a.re.mutationAllowed(mr, h) {
 			blocked = append(blocked, h)
 		}
 	}
-	debugBlocked := !mutationAllowed(mr, "x-corsproc-decision") || !mutationAllowed(mr, "x-corsproc-reason")
+	debugBlocked := !a.re.mutationAllowed(mr, "x-corsproc-decision") || !a.re.mutationAllowed(mr, "x-corsproc-reason")
 	if len(blocked) > 0 {
 		what := "dropped, and counted in rejected_header_mutations"
 		if mr.GetDisallowIsError().GetValue() {

@@ -10,15 +10,24 @@ import (
 	"github.com/corsproc/corsproc/policy"
 )
 
+// regexps compiles each expression of a dump once: the same forward and
+// mutation rules are checked against a dozen header names per chain, on
+// every chain of a mesh.
+type regexps map[string]*regexp.Regexp
+
 // fullMatch is Envoy's safe_regex semantics: RE2, the whole string. A
 // regex Go cannot compile matches nothing (Envoy would have refused it).
-func fullMatch(re, s string) bool {
-	r, err := regexp.Compile(`^(?:` + re + `)$`)
-	return err == nil && r.MatchString(s)
+func (rx regexps) fullMatch(re, s string) bool {
+	r, ok := rx[re]
+	if !ok {
+		r, _ = regexp.Compile(`^(?:` + re + `)$`)
+		rx[re] = r
+	}
+	return r != nil && r.MatchString(s)
 }
 
 // matchString is StringMatcher on a header name.
-func matchString(m *matcherv3.StringMatcher, s string) bool {
+func (rx regexps) matchString(m *matcherv3.StringMatcher, s string) bool {
 	fold := func(x string) string {
 		if m.GetIgnoreCase() {
 			return strings.ToLower(x)
@@ -35,14 +44,14 @@ func matchString(m *matcherv3.StringMatcher, s string) bool {
 	case *matcherv3.StringMatcher_Contains:
 		return strings.Contains(fold(s), fold(x.Contains))
 	case *matcherv3.StringMatcher_SafeRegex:
-		return fullMatch(x.SafeRegex.GetRegex(), s)
+		return rx.fullMatch(x.SafeRegex.GetRegex(), s)
 	}
 	return false
 }
 
-func matchList(l *matcherv3.ListStringMatcher, s string) bool {
+func (rx regexps) matchList(l *matcherv3.ListStringMatcher, s string) bool {
 	for _, m := range l.GetPatterns() {
-		if matchString(m, s) {
+		if rx.matchString(m, s) {
 			return true
 		}
 	}
@@ -52,11 +61,11 @@ func matchList(l *matcherv3.ListStringMatcher, s string) bool {
 // mutationAllowed follows Envoy's HeaderMutationRules Checker::isAllowed
 // for a header corsproc sets or removes (envoy-filter-chain.md D). The
 // routing, system and x-envoy rules never concern corsproc's headers.
-func mutationAllowed(r *mutationv3.HeaderMutationRules, name string) bool {
-	if re := r.GetDisallowExpression(); re != nil && fullMatch(re.GetRegex(), name) {
+func (rx regexps) mutationAllowed(r *mutationv3.HeaderMutationRules, name string) bool {
+	if re := r.GetDisallowExpression(); re != nil && rx.fullMatch(re.GetRegex(), name) {
 		return false
 	}
-	if re := r.GetAllowExpression(); re != nil && fullMatch(re.GetRegex(), name) {
+	if re := r.GetAllowExpression(); re != nil && rx.fullMatch(re.GetRegex(), name) {
 		return true
 	}
 	if r.GetDisallowAll().GetValue() {

@@ -51,7 +51,7 @@ func TestMutationAllowedFollowsEnvoysOrder(t *testing.T) {
 		{"a regex must match the whole name", &mutationv3.HeaderMutationRules{DisallowExpression: re("access-control")}, "access-control-allow-origin", true},
 		{"x-envoy-* needs allow_envoy", &mutationv3.HeaderMutationRules{}, "x-envoy-foo", false},
 	} {
-		if got := mutationAllowed(c.rules, c.header); got != c.want {
+		if got := (regexps{}).mutationAllowed(c.rules, c.header); got != c.want {
 			t.Errorf("%s: %s allowed %v, want %v", c.name, c.header, got, c.want)
 		}
 	}
@@ -72,7 +72,7 @@ func TestMatchStringOnHeaderNames(t *testing.T) {
 		{&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ":(method|path)"}}}, ":path", true},
 		{&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "("}}}, "(", false},
 	} {
-		if got := matchString(c.m, c.name); got != c.want {
+		if got := (regexps{}).matchString(c.m, c.name); got != c.want {
 			t.Errorf("%v on %q: %v, want %v", c.m, c.name, got, c.want)
 		}
 	}

@@ -18,9 +18,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
-// Clone copies a dump deeply, so that a variant leaves its base intact.
-func Clone(d *adminv3.ConfigDump) *adminv3.ConfigDump { return proto.Clone(d).(*adminv3.ConfigDump) }
-
 // repack unpacks an Any into m, lets fn change m, and packs it back.
 func repack(a *anypb.Any, m proto.Message, fn func()) {
 	if a == nil || a.UnmarshalTo(m) != nil {
