@@ -185,3 +185,17 @@ func TestDumpURL(t *testing.T) {
 		}
 	}
 }
+
+func TestDoctorHelp(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"doctor", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	out := stdout.String() + stderr.String()
+	for _, want := range []string{"Usage: corsproc doctor", "-admin", "-cluster", "-config", "-json"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor --help lacks %q:\n%s", want, out)
+		}
+	}
+}
