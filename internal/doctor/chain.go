@@ -291,7 +291,14 @@ func (a *analysis) delegates(w Where, f *filter) []*filter {
 		// itself runs unless the matcher skips it.
 		return append(out, mk(inner, ""))
 	}
-	forEachAction(ewm.GetXdsMatcher(), func(action *anypb.Any) {
+	var matcher proto.Message
+	switch {
+	case ewm.GetXdsMatcher() != nil:
+		matcher = ewm.GetXdsMatcher()
+	case ewm.GetMatcher() != nil: // deprecated, still accepted by Envoy
+		matcher = ewm.GetMatcher()
+	}
+	forEachAction(matcher, func(action *anypb.Any) {
 		var efa compositev3.ExecuteFilterAction
 		if action.UnmarshalTo(&efa) != nil {
 			return
@@ -309,32 +316,48 @@ func (a *analysis) delegates(w Where, f *filter) []*filter {
 	return out
 }
 
-// forEachAction calls fn with every action a matcher can take.
-func forEachAction(m *xdsmatcherv3.Matcher, fn func(*anypb.Any)) {
+// forEachAction calls fn with every action a matcher can take. It walks
+// the message by reflection, so that the xds matcher and the deprecated
+// envoy.config.common.matcher one, which share their shape, are both
+// read: an action is the typed_config of a field named "action".
+func forEachAction(m proto.Message, fn func(*anypb.Any)) {
 	if m == nil {
 		return
 	}
-	onMatch := func(om *xdsmatcherv3.Matcher_OnMatch) {
-		if om == nil {
-			return
-		}
-		if act := om.GetAction(); act != nil {
-			fn(act.GetTypedConfig())
-		}
-		forEachAction(om.GetMatcher(), fn)
+	var walk func(protoreflect.Message)
+	walk = func(pm protoreflect.Message) {
+		pm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			if fd.Kind() != protoreflect.MessageKind {
+				return true
+			}
+			visit := func(x protoreflect.Message) {
+				if fd.Name() == "action" {
+					if tc, ok := x.Interface().(interface{ GetTypedConfig() *anypb.Any }); ok {
+						fn(tc.GetTypedConfig())
+						return
+					}
+				}
+				if _, isAny := x.Interface().(*anypb.Any); !isAny {
+					walk(x)
+				}
+			}
+			switch {
+			case fd.IsList():
+				for i := 0; i < v.List().Len(); i++ {
+					visit(v.List().Get(i).Message())
+				}
+			case fd.IsMap():
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					visit(mv.Message())
+					return true
+				})
+			default:
+				visit(v.Message())
+			}
+			return true
+		})
 	}
-	for _, fm := range m.GetMatcherList().GetMatchers() {
-		onMatch(fm.GetOnMatch())
-	}
-	if t := m.GetMatcherTree(); t != nil {
-		for _, om := range t.GetExactMatchMap().GetMap() {
-			onMatch(om)
-		}
-		for _, om := range t.GetPrefixMatchMap().GetMap() {
-			onMatch(om)
-		}
-	}
-	onMatch(m.GetOnNoMatch())
+	walk(m.ProtoReflect())
 }
 
 // readGate records what the matcher's predicates read.

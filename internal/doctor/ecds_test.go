@@ -4,9 +4,12 @@ import (
 	"testing"
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	commonmatcherv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/matcher/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matchingv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
+	compositev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -73,5 +76,27 @@ func TestFiltersFromDiscoveryAndDefaultChains(t *testing.T) {
 				t.Errorf("corsproc found %v, want %v: %v", got, tt.found, fs)
 			}
 		})
+	}
+}
+
+func TestACompositeWithTheDeprecatedMatcherStillRunsCorsproc(t *testing.T) {
+	t.Parallel()
+	efa := doctortest.Pack(&compositev3.ExecuteFilterAction{TypedConfig: &corev3.TypedExtensionConfig{Name: "envoy.filters.http.ext_proc", TypedConfig: doctortest.Pack(goodCorsproc())}})
+	ewm := &matchingv3.ExtensionWithMatcher{
+		ExtensionConfig: &corev3.TypedExtensionConfig{Name: "composite", TypedConfig: doctortest.Pack(&compositev3.Composite{})},
+		Matcher: &commonmatcherv3.Matcher{OnNoMatch: &commonmatcherv3.Matcher_OnMatch{OnMatch: &commonmatcherv3.Matcher_OnMatch_Action{
+			Action: &corev3.TypedExtensionConfig{Name: "corsproc", TypedConfig: efa},
+		}}},
+	}
+	d := listenerDump(false, []*hcmv3.HttpFilter{
+		{Name: "composite", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: doctortest.Pack(ewm)}},
+		{Name: "envoy.filters.http.router", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: doctortest.Pack(&routerv3.Router{})}},
+	})
+	fs := analyse(t, d, doctor.Options{})
+	if has(fs, doctor.Error, "no-corsproc") {
+		t.Fatalf("corsproc behind the deprecated matcher was not found: %v", fs)
+	}
+	if !has(fs, doctor.Warning, "corsproc-gated") {
+		t.Errorf("no warning that the matcher was not inspected: %v", fs)
 	}
 }
