@@ -2,6 +2,7 @@ package doctor_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -289,5 +290,40 @@ func TestBrokenVariants(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestEnvoyGatewayFilterOrderNeedsTheGatewayClass unwires the shipped
+// EnvoyProxy from the GatewayClass: Envoy Gateway then keeps its own order,
+// authentication first, and doctor must say so.
+func TestEnvoyGatewayFilterOrderNeedsTheGatewayClass(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(root, "k8s", "overlays", "envoy-gateway")
+	dir := t.TempDir()
+	files, err := filepath.Glob(filepath.Join(src, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(f) == "gatewayclass.yaml" {
+			if !strings.Contains(string(data), "name: corsproc-first") {
+				t.Fatalf("gatewayclass.yaml no longer names corsproc-first; update this test")
+			}
+			data = []byte(strings.Replace(string(data), "name: corsproc-first", "name: someone-else", 1))
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := doctortest.EnvoyGateway(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := analyse(t, d, doctor.Options{}); !has(fs, doctor.Error, "auth-before-corsproc") {
+		t.Errorf("no auth-before-corsproc without the EnvoyProxy:\n%s", strings.Join(problems(fs), "\n"))
 	}
 }

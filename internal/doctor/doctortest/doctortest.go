@@ -9,11 +9,14 @@
 //   - Envoy Gateway (k8s/overlays/envoy-gateway): the listener Envoy Gateway
 //     generates for the EnvoyExtensionPolicy, with the authentication
 //     filters a SecurityPolicy (JWT and ext_authz) adds, in Envoy Gateway's
-//     filter order, then the shipped EnvoyProxy's filterOrder applied;
+//     filter order, then the filterOrder of the EnvoyProxy that the
+//     GatewayClass "eg" names in its parametersRef;
 //   - Istio (k8s/overlays/istio): an ingress gateway listener with the
 //     filters a RequestAuthentication, a CUSTOM AuthorizationPolicy and an
 //     ALLOW AuthorizationPolicy add, in Istio's order, then the shipped
 //     EnvoyFilter's HTTP_FILTER patches applied.
+//
+// Of an overlay, only the files its kustomization.yaml lists are read.
 //
 // The orders and naming rules are those of envoy-filter-chain.md (B, C).
 // What the builders assume beyond the shipped objects (the Gateway's
@@ -177,15 +180,26 @@ func PlainEnvoy(path string) (*adminv3.ConfigDump, error) {
 	return &adminv3.ConfigDump{Configs: []*anypb.Any{Pack(&adminv3.BootstrapConfigDump{Bootstrap: &b}), Pack(cs), Pack(ls)}}, nil
 }
 
-// objects reads every YAML document of every *.yaml file in dir into
-// generic maps, by kind.
+// objects reads the YAML documents of the overlay in dir that its
+// kustomization.yaml lists as resources (files in dir; the shared base is
+// not read), by kind: a file the kustomization leaves out is not applied.
 func objects(dir string) (map[string][]map[string]any, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	kdata, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		return nil, err
 	}
+	var k struct {
+		Resources []string `yaml:"resources"`
+	}
+	if err := yaml.Unmarshal(kdata, &k); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "kustomization.yaml"), err)
+	}
 	out := map[string][]map[string]any{}
-	for _, f := range files {
+	for _, r := range k.Resources {
+		if strings.Contains(r, "/") || !strings.HasSuffix(r, ".yaml") {
+			continue // the base, or a directory
+		}
+		f := filepath.Join(dir, r)
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -307,7 +321,7 @@ func EnvoyGateway(dir string) (*adminv3.ConfigDump, error) {
 	for i, f := range filters {
 		chain[i] = f.filter
 	}
-	for _, proxy := range objs["EnvoyProxy"] {
+	for _, proxy := range egProxies(objs) {
 		order, _ := get(proxy, "spec", "filterOrder").([]any)
 		for _, o := range order {
 			if err := checkKeys("EnvoyProxy filterOrder entry", o, "name", "before", "after"); err != nil {
@@ -335,6 +349,31 @@ func EnvoyGateway(dir string) (*adminv3.ConfigDump, error) {
 		HttpFilters:    chain,
 	}
 	return dynamicDump(EGListener, 10080, hcm, rc), nil
+}
+
+// EGGatewayClass is the GatewayClass of the Gateway "eg" in Envoy
+// Gateway's quickstart, which the shipped policy targets.
+const EGGatewayClass = "eg"
+
+// egProxies returns the EnvoyProxy objects that configure the Gateway: the
+// one the GatewayClass's parametersRef names, as Envoy Gateway reads it.
+func egProxies(objs map[string][]map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, gc := range objs["GatewayClass"] {
+		if str(get(gc, "metadata", "name")) != EGGatewayClass {
+			continue
+		}
+		ref := get(gc, "spec", "parametersRef")
+		if str(get(ref, "group")) != "gateway.envoyproxy.io" || str(get(ref, "kind")) != "EnvoyProxy" {
+			continue
+		}
+		for _, p := range objs["EnvoyProxy"] {
+			if str(get(p, "metadata", "name")) == str(get(ref, "name")) && str(get(p, "metadata", "namespace")) == str(get(ref, "namespace")) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // egExtProc is Envoy Gateway's extProcConfig for one extProc entry.
