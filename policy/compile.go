@@ -370,6 +370,7 @@ func compileMatch(l loc, m *Match, c *compiled) {
 			if dot := unescapedDot(m.PathRegex); dot >= 0 {
 				l.child("path_regex").valueWarning(m.PathRegex, `has an unescaped "." at byte `+strconv.Itoa(dot)+`, which matches any character (so "/v1.0/" also matches "/v1x0/"); write "\."`)
 			}
+			checkPathRegexPrefix(l.child("path_regex"), m.PathRegex)
 		}
 	}
 	for i, r := range m.Routes {

@@ -1,5 +1,12 @@
 package policy
 
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
 // Explanation is a decision laid out for people and scripts: what
 // `corsproc explain` prints and the admin /explain endpoint returns.
 type Explanation struct {
@@ -31,6 +38,9 @@ type Explanation struct {
 	// ResponsePhase is false when the response headers need not reach
 	// corsproc at all (mode_override SKIP).
 	ResponsePhase bool `json:"response_phase"`
+	// PassedOver lists, for each policy tried before the chosen one (every
+	// policy when none was chosen), the first condition that failed.
+	PassedOver []PassedOver `json:"passed_over,omitempty"`
 }
 
 // Explain decides r and lays the decision out, as if the service answered
@@ -47,6 +57,7 @@ func (s *Set) Explain(r *Request) Explanation {
 		Status:        d.Status,
 		Headers:       []Header{},
 		ResponsePhase: !d.SkipResponse,
+		PassedOver:    s.passedOver(r, d.c),
 	}
 	if d.c != nil {
 		x.Mode = d.Mode.String()
@@ -61,4 +72,144 @@ func (s *Set) Explain(r *Request) Explanation {
 	x.RemovesUpstreamCORS = d.c != nil && d.Mode == Enforce
 	x.KeepsUpstreamCORS = x.RemovesUpstreamCORS && d.c.keep
 	return x
+}
+
+// PassedOver says why one policy was not chosen for a request: the first
+// of its match conditions that failed, and the request's value it was
+// compared with. Conditions are tried in the order host, path_prefixes,
+// path_regex, routes, as when a policy is selected.
+type PassedOver struct {
+	// Policy is the policy's name; Index its place in policies.
+	Policy string `json:"policy"`
+	Index  int    `json:"index"`
+	// Key is the condition that failed: "match.hosts", "match.path_prefixes",
+	// "match.path_regex" or "match.routes".
+	Key string `json:"key"`
+	// Want is the condition as written; Got the request's value
+	// (host without port, lower case; path without query).
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	// Message says why in a sentence, with a hint when the miss looks like
+	// a mistake in the policy.
+	Message string `json:"message"`
+}
+
+// passedOver lists, for every policy tried before chosen (all of them when
+// chosen is nil), the first condition that failed. It allocates freely:
+// it serves explain, never the request path.
+func (s *Set) passedOver(r *Request, chosen *compiled) []PassedOver {
+	host, path := hostOf(r.Host), pathOnly(r.Path)
+	var out []PassedOver
+	for i, c := range s.policies {
+		if c == chosen {
+			break
+		}
+		if miss, ok := s.firstMiss(i, c, host, path, r.Route); ok {
+			out = append(out, miss)
+		}
+	}
+	return out
+}
+
+// firstMiss is the first failed condition of policy i, if one failed.
+func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOver, bool) {
+	m := s.resolved[i].Match
+	x := PassedOver{Policy: c.name, Index: i}
+	if m == nil {
+		return x, false
+	}
+	quoteList := func(l []string) string {
+		q := make([]string, len(l))
+		for i, v := range l {
+			q[i] = strconv.Quote(v)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	show := func(v, what string) string {
+		if v == "" {
+			return "no " + what
+		}
+		return what + " " + strconv.Quote(v)
+	}
+	switch {
+	case m.Hosts != nil && len(m.Hosts) == 0:
+		x.Key, x.Want, x.Message = "match.hosts", "[]", "match.hosts is an empty list, which matches nothing"
+	case m.PathPrefixes != nil && len(m.PathPrefixes) == 0:
+		x.Key, x.Want, x.Message = "match.path_prefixes", "[]", "match.path_prefixes is an empty list, which matches nothing"
+	case m.Routes != nil && len(m.Routes) == 0:
+		x.Key, x.Want, x.Message = "match.routes", "[]", "match.routes is an empty list, which matches nothing"
+	case (c.hosts != nil || c.hostSuffixes != nil) && !c.matchHost(host):
+		x.Key, x.Want, x.Got = "match.hosts", quoteList(m.Hosts), host
+		x.Message = show(host, "host") + " is not in match.hosts " + x.Want
+		if host == "" {
+			x.Message += " (give the request's host with --host)"
+		}
+	case c.pathPrefixes != nil && !slices.ContainsFunc(c.pathPrefixes, func(p string) bool { return strings.HasPrefix(path, p) }):
+		x.Key, x.Want, x.Got = "match.path_prefixes", quoteList(m.PathPrefixes), path
+		x.Message = "path " + strconv.Quote(path) + " starts with none of match.path_prefixes " + x.Want
+		for _, p := range c.pathPrefixes {
+			if strings.HasSuffix(p, "/") && path == strings.TrimSuffix(p, "/") {
+				x.Message += "; " + strconv.Quote(p) + " needs the trailing slash: add " + strconv.Quote(path) + " to match the path itself"
+				break
+			}
+		}
+	case c.pathRegex != nil && !c.pathRegex.MatchString(path):
+		x.Key, x.Want, x.Got = "match.path_regex", strconv.Quote(m.PathRegex), path
+		x.Message = "path " + strconv.Quote(path) + " does not match match.path_regex " + x.Want + " as a whole"
+		if loc := regexp.MustCompile(`^(?:` + m.PathRegex + `)`).FindStringIndex(path); loc != nil { // compiled once already, when loaded
+			x.Message += "; it matches only the start " + strconv.Quote(path[:loc[1]]) + ": path_regex must match the whole path, so end it with .* (or use path_prefixes)"
+		}
+	case c.routes != nil && !slices.Contains(c.routes, route):
+		x.Key, x.Want, x.Got = "match.routes", quoteList(m.Routes), route
+		x.Message = show(route, "route") + " is not in match.routes " + x.Want
+		if route == "" {
+			x.Message += " (give Envoy's route name with --route)"
+		}
+	default:
+		return x, false
+	}
+	return x, true
+}
+
+// BrowserOrigin checks an origin as a browser would send it in the origin
+// header: "null", or scheme://host[:port] in lower case, IDN as punycode,
+// without a default port, path, query, fragment or user info. When o is not
+// such an origin, problem says why and sent is what a browser would send
+// instead ("" when there is no telling).
+func BrowserOrigin(o string) (sent, problem string) {
+	if o == "null" {
+		return o, ""
+	}
+	if strings.EqualFold(o, "null") {
+		return "null", "browsers send the null origin in lower case"
+	}
+	guess := o
+	if !strings.Contains(guess, "://") {
+		guess = "https://" + guess
+	}
+	if i := strings.Index(guess, "://"); i >= 0 {
+		rest := guess[i+3:]
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 && !strings.ContainsAny(rest[:at], "/?#") {
+			rest = rest[at+1:]
+		}
+		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+			rest = rest[:end]
+		}
+		guess = guess[:i+3] + rest
+	}
+	p, msg := parseOriginPattern(guess)
+	switch {
+	case msg != "":
+		return "", "not an origin: " + msg
+	case p.kind != exactOrigin:
+		return "", "a browser never sends a wildcard: it sends the page's own origin, e.g. " + strconv.Quote(strings.Replace(strings.Replace(p.normalised, "*.", "app.", 1), ":*", "", 1))
+	case p.normalised == o:
+		return o, ""
+	case !strings.Contains(o, "://"):
+		return p.normalised, "an origin has a scheme: a page at " + p.normalised + " sends " + strconv.Quote(p.normalised)
+	case guess != o:
+		return p.normalised, "an origin is only scheme://host[:port]: a page at " + o + " sends " + strconv.Quote(p.normalised)
+	default:
+		return p.normalised, "browsers send origins normalised (lower case, punycode, no default port): " + strconv.Quote(p.normalised)
+	}
 }
