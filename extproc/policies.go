@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +51,9 @@ func LoadPolicies(path string, m *Metrics, log *slog.Logger) (*Policies, error) 
 		p.store(set, false)
 		return p, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := policy.ReadFile(path) // bounded in size, refuses binary
 	if err != nil {
-		return nil, fmt.Errorf("read policy file: %w", err)
+		return nil, err
 	}
 	set, err := policy.Parse(path, data)
 	if err != nil {
@@ -107,7 +105,7 @@ func (p *Policies) reload(force bool) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	data, err := os.ReadFile(p.path)
+	data, err := policy.ReadFile(p.path)
 	sum := ""
 	if err != nil {
 		sum = "read error: " + err.Error()
@@ -119,7 +117,6 @@ func (p *Policies) reload(force bool) error {
 	}
 	p.tried = sum
 	if err != nil {
-		err = fmt.Errorf("read policy file: %w", err)
 		p.metrics.reloadFailed()
 		p.log.Error("policy reload failed; the running policy stays", "file", p.path, "error", err.Error())
 		return err

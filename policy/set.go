@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"slices"
 )
 
@@ -19,11 +17,11 @@ type Set struct {
 }
 
 // Load reads and compiles the policy file at path. On failure the error is
-// an [*Error] listing every problem, or the error from reading the file.
+// an [*Error] listing every problem, or the error from [ReadFile].
 func Load(path string) (*Set, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read policy file: %w", err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
