@@ -125,12 +125,6 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
-	show := func(v, what string) string {
-		if v == "" {
-			return "no " + what
-		}
-		return what + " " + strconv.Quote(v)
-	}
 	switch {
 	case m.Hosts != nil && len(m.Hosts) == 0:
 		x.Key, x.Want, x.Message = "match.hosts", "[]", "match.hosts is an empty list, which matches nothing"
@@ -140,9 +134,9 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 		x.Key, x.Want, x.Message = "match.routes", "[]", "match.routes is an empty list, which matches nothing"
 	case (c.hosts != nil || c.hostSuffixes != nil) && !c.matchHost(host):
 		x.Key, x.Want, x.Got = "match.hosts", quoteList(m.Hosts), host
-		x.Message = show(host, "host") + " is not in match.hosts " + x.Want
+		x.Message = "host " + strconv.Quote(host) + " is not in match.hosts " + x.Want
 		if host == "" {
-			x.Message += " (give the request's host with --host)"
+			x.Message = "the request has no host; match.hosts wants one of " + x.Want
 		}
 	case c.pathPrefixes != nil && !slices.ContainsFunc(c.pathPrefixes, func(p string) bool { return strings.HasPrefix(path, p) }):
 		x.Key, x.Want, x.Got = "match.path_prefixes", quoteList(m.PathPrefixes), path
@@ -155,15 +149,15 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 		}
 	case c.pathRegex != nil && !c.pathRegex.MatchString(path):
 		x.Key, x.Want, x.Got = "match.path_regex", strconv.Quote(m.PathRegex), path
-		x.Message = "path " + strconv.Quote(path) + " does not match match.path_regex " + x.Want + " as a whole"
+		x.Message = "path " + strconv.Quote(path) + " is not matched as a whole by match.path_regex " + x.Want
 		if loc := regexp.MustCompile(`^(?:` + m.PathRegex + `)`).FindStringIndex(path); loc != nil { // compiled once already, when loaded
 			x.Message += "; it matches only the start " + strconv.Quote(path[:loc[1]]) + ": path_regex must match the whole path, so end it with .* (or use path_prefixes)"
 		}
 	case c.routes != nil && !slices.Contains(c.routes, route):
 		x.Key, x.Want, x.Got = "match.routes", quoteList(m.Routes), route
-		x.Message = show(route, "route") + " is not in match.routes " + x.Want
+		x.Message = "route " + strconv.Quote(route) + " is not in match.routes " + x.Want
 		if route == "" {
-			x.Message += " (give Envoy's route name with --route)"
+			x.Message = "the request has no route name; match.routes wants one of " + x.Want + " (Envoy sends xds.route_name when the filter lists it in request_attributes)"
 		}
 	default:
 		return x, false
@@ -206,10 +200,10 @@ func BrowserOrigin(o string) (sent, problem string) {
 	case p.normalised == o:
 		return o, ""
 	case !strings.Contains(o, "://"):
-		return p.normalised, "an origin has a scheme: a page at " + p.normalised + " sends " + strconv.Quote(p.normalised)
+		return p.normalised, "it has no scheme, and an origin starts with one (https:// for a page served over TLS)"
 	case guess != o:
-		return p.normalised, "an origin is only scheme://host[:port]: a page at " + o + " sends " + strconv.Quote(p.normalised)
+		return p.normalised, "an origin is scheme://host[:port] alone, never with a path, query, fragment or user info"
 	default:
-		return p.normalised, "browsers send origins normalised (lower case, punycode, no default port): " + strconv.Quote(p.normalised)
+		return p.normalised, "browsers send the scheme and host in lower case, an IDN as punycode, and no default port"
 	}
 }

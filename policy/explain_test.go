@@ -37,7 +37,7 @@ func TestExplainPassedOver(t *testing.T) {
 			},
 			wantMessage: map[string]string{
 				"regex":  `it matches only the start "/v1/upload": path_regex must match the whole path`,
-				"routes": "give Envoy's route name with --route",
+				"routes": "the request has no route name; match.routes wants one of [\"legacy\"]",
 				"empty":  "empty list",
 			},
 		},
@@ -70,7 +70,7 @@ func TestExplainPassedOver(t *testing.T) {
 		{
 			name: "a request without a host says how to give one",
 			path: "/", wantMisses: []string{"hosts match.hosts ", "prefixes match.path_prefixes /", "regex match.path_regex /", "routes match.routes ", "empty match.routes ", "host-then-path match.hosts "},
-			wantMessage: map[string]string{"hosts": "no host is not in match.hosts"},
+			wantMessage: map[string]string{"hosts": "the request has no host; match.hosts wants one of"},
 		},
 	}
 	for _, tt := range tests {
@@ -124,12 +124,12 @@ func TestBrowserOrigin(t *testing.T) {
 		{"an origin as browsers send it passes", "https://app.example.com", "https://app.example.com", ""},
 		{"an origin with a port passes", "http://localhost:5173", "http://localhost:5173", ""},
 		{"the null origin passes", "null", "null", ""},
-		{"a bare host gets a scheme", "app.example.com", "https://app.example.com", "an origin has a scheme"},
-		{"upper case is lowered", "https://APP.example.com", "https://app.example.com", "normalised"},
-		{"a path is dropped", "https://app.example.com/x", "https://app.example.com", "only scheme://host[:port]"},
-		{"a trailing slash is dropped", "https://app.example.com/", "https://app.example.com", "only scheme://host[:port]"},
-		{"user info is dropped", "https://me@app.example.com", "https://app.example.com", "only scheme://host[:port]"},
-		{"the default port is dropped", "https://app.example.com:443", "https://app.example.com", "normalised"},
+		{"a bare host gets a scheme", "app.example.com", "https://app.example.com", "no scheme"},
+		{"upper case is lowered", "https://APP.example.com", "https://app.example.com", "lower case"},
+		{"a path is dropped", "https://app.example.com/x", "https://app.example.com", "never with a path"},
+		{"a trailing slash is dropped", "https://app.example.com/", "https://app.example.com", "never with a path"},
+		{"user info is dropped", "https://me@app.example.com", "https://app.example.com", "never with a path"},
+		{"the default port is dropped", "https://app.example.com:443", "https://app.example.com", "lower case"},
 		{"an IDN becomes punycode", "https://bücher.example", "https://xn--bcher-kva.example", "punycode"},
 		{"NULL is lowered", "NULL", "null", "lower case"},
 		{"a wildcard is no origin", "https://*.example.com", "", "never sends a wildcard"},

@@ -19,37 +19,56 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestCLI(t *testing.T) {
 	t.Parallel()
 	const example = "../../envoy/policy.yaml"
+	const why = "testdata/why.yaml"
 	tests := []struct {
 		name   string
 		golden string
 		args   []string
 		code   int
+		stdin  string
 	}{
-		{"validate accepts the example policy", "validate-example", []string{"validate", example}, 0},
-		{"validate lists every problem of a broken file and exits 1", "validate-broken", []string{"validate", "testdata/broken.yaml"}, 1},
-		{"validate reports each file, the bad one failing the run", "validate-several", []string{"validate", example, "testdata/broken.yaml", "testdata/missing.yaml"}, 1},
-		{"validate prints JSON with --json after the file", "validate-json", []string{"validate", "testdata/broken.yaml", "--json"}, 1},
-		{"validate without a file is a usage error", "validate-usage", []string{"validate"}, 2},
-		{"explain allows a preflight the policy covers", "explain-preflight-allowed", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-csrftoken"}, 0},
-		{"explain names the header a preflight is denied for", "explain-preflight-denied", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-api-key"}, 1},
-		{"explain denies a look-alike origin", "explain-actual-denied", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com.evil.net"}, 1},
-		{"explain shows the headers set on an allowed actual request", "explain-actual-allowed", []string{"explain", "--config", example, "--host", "API.example.com:443", "--path", "/v1/cart?x=1", "--origin", "http://localhost:5173", "--method", "POST"}, 0},
-		{"explain shows allow-all answering star to a request without origin", "explain-no-origin", []string{"explain", "--config", example, "--host", "img.cdn.example.com"}, 0},
-		{"explain leaves an unmatched request untouched", "explain-unmatched", []string{"explain", "--config", example, "--host", "other.example.com", "--origin", "https://app.example.com"}, 0},
-		{"explain shows report mode forwarding a preflight", "explain-report", []string{"explain", "--config", example, "--route", "legacy-reports", "--origin", "https://evil.example.net", "--request-method", "DELETE"}, 1},
-		{"explain says a keep policy leaves the service's own CORS answer alone", "explain-keep", []string{"explain", "--config", "testdata/keep.yaml", "--origin", "https://app.example.com"}, 0},
-		{"explain prints JSON for scripts", "explain-json", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/x", "--origin", "https://app.example.com", "--json"}, 0},
-		{"explain with debug headers answers a refused method with the origin", "explain-debug", []string{"explain", "--origin", "http://localhost:3000", "--request-method", "PROPFIND", "--debug-headers"}, 1},
-		{"explain on an invalid policy is an error", "explain-invalid-config", []string{"explain", "--config", "testdata/broken.yaml", "--origin", "https://app.example.com"}, 2},
-		{"explain rejects a stray argument", "explain-stray", []string{"explain", "https://app.example.com"}, 2},
-		{"an unknown command prints the usage", "unknown-command", []string{"frobnicate"}, 2},
-		{"help prints the usage", "help", []string{"help"}, 0},
+		{"validate accepts the example policy", "validate-example", []string{"validate", example}, 0, ""},
+		{"validate lists every problem of a broken file and exits 1", "validate-broken", []string{"validate", "testdata/broken.yaml"}, 1, ""},
+		{"validate reports each file, the bad one failing the run", "validate-several", []string{"validate", example, "testdata/broken.yaml", "testdata/missing.yaml"}, 1, ""},
+		{"validate prints JSON with --json after the file", "validate-json", []string{"validate", "testdata/broken.yaml", "--json"}, 1, ""},
+		{"validate without a file is a usage error", "validate-usage", []string{"validate"}, 2, ""},
+		{"validate reads standard input for -", "validate-stdin", []string{"validate", "-"}, 1, "policies:\n  - name: p\n    allowed_origins: [\"https://app.example.com/\"]\n"},
+		{"validate refuses standard input twice", "validate-stdin-twice", []string{"validate", "-", "-"}, 2, ""},
+		{"validate warns about a path_regex that looks like a prefix", "validate-prefix-regex", []string{"validate", why}, 0, ""},
+		{"validate refuses a binary file with a short escaped excerpt", "validate-binary", []string{"validate", "testdata/binary.yaml"}, 1, ""},
+		{"validate --help prints to stdout", "validate-help", []string{"validate", "--help"}, 0, ""},
+		{"explain --help prints to stdout", "explain-help", []string{"explain", "--help"}, 0, ""},
+		{"version --help prints no empty flag list", "version-help", []string{"version", "--help"}, 0, ""},
+		{"version with an argument is a usage error", "version-stray", []string{"version", "x"}, 2, ""},
+		{"explain says which condition of each policy failed when none matched", "explain-why-none", []string{"explain", "--config", why, "--host", "api.example.com", "--path", "/v1/upload/123", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain names the policies passed over before the one chosen", "explain-why-chosen", []string{"explain", "--config", example, "--host", "catalog.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain refuses an origin without a scheme and says what a browser sends", "explain-origin-no-scheme", []string{"explain", "--origin", "app.example.com"}, 2, ""},
+		{"explain refuses an origin in upper case", "explain-origin-upper", []string{"explain", "--origin", "https://APP.example.com"}, 2, ""},
+		{"explain refuses an origin with a path", "explain-origin-path", []string{"explain", "--origin", "https://app.example.com/x"}, 2, ""},
+		{"explain refuses request headers outside a preflight", "explain-headers-no-preflight", []string{"explain", "--origin", "https://app.example.com", "--request-headers", "x-api-key"}, 2, ""},
+		{"explain refuses a preflight that is not OPTIONS", "explain-preflight-not-options", []string{"explain", "--origin", "https://app.example.com", "--method", "PUT", "--request-method", "PUT"}, 2, ""},
+		{"explain refuses a path without a leading slash", "explain-path-no-slash", []string{"explain", "--host", "api.example.com", "--path", "v1/cart"}, 2, ""},
+		{"explain refuses a URL as the host", "explain-host-url", []string{"explain", "--host", "https://api.example.com/v1"}, 2, ""},
+		{"explain allows a preflight the policy covers", "explain-preflight-allowed", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-csrftoken"}, 0, ""},
+		{"explain names the header a preflight is denied for", "explain-preflight-denied", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-api-key"}, 1, ""},
+		{"explain denies a look-alike origin", "explain-actual-denied", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com.evil.net"}, 1, ""},
+		{"explain shows the headers set on an allowed actual request", "explain-actual-allowed", []string{"explain", "--config", example, "--host", "API.example.com:443", "--path", "/v1/cart?x=1", "--origin", "http://localhost:5173", "--method", "POST"}, 0, ""},
+		{"explain shows allow-all answering star to a request without origin", "explain-no-origin", []string{"explain", "--config", example, "--host", "img.cdn.example.com"}, 0, ""},
+		{"explain leaves an unmatched request untouched", "explain-unmatched", []string{"explain", "--config", example, "--host", "other.example.com", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain shows report mode forwarding a preflight", "explain-report", []string{"explain", "--config", example, "--route", "legacy-reports", "--origin", "https://evil.example.net", "--request-method", "DELETE"}, 1, ""},
+		{"explain says a keep policy leaves the service's own CORS answer alone", "explain-keep", []string{"explain", "--config", "testdata/keep.yaml", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain prints JSON for scripts", "explain-json", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/x", "--origin", "https://app.example.com", "--json"}, 0, ""},
+		{"explain with debug headers answers a refused method with the origin", "explain-debug", []string{"explain", "--origin", "http://localhost:3000", "--request-method", "PROPFIND", "--debug-headers"}, 1, ""},
+		{"explain on an invalid policy is an error", "explain-invalid-config", []string{"explain", "--config", "testdata/broken.yaml", "--origin", "https://app.example.com"}, 2, ""},
+		{"explain rejects a stray argument", "explain-stray", []string{"explain", "https://app.example.com"}, 2, ""},
+		{"an unknown command prints the usage", "unknown-command", []string{"frobnicate"}, 2, ""},
+		{"help prints the usage", "help", []string{"help"}, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, &stdout, &stderr)
+			code := runWithStdin(context.Background(), tt.args, strings.NewReader(tt.stdin), &stdout, &stderr)
 			got := "$ corsproc " + strings.Join(tt.args, " ") + "\n" + stdout.String()
 			if stderr.Len() > 0 {
 				got += "--- stderr\n" + stderr.String()
@@ -93,19 +112,50 @@ func TestVersionNamesTheGoToolchain(t *testing.T) {
 	}
 }
 
+// TestEveryCommandHasHelp covers the commands whose flags live here; serve's
+// help is checked with its flags in serve_test.go.
 func TestEveryCommandHasHelp(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"serve", "validate", "explain", "version"} {
-		t.Run(cmd+" --help exits 0 and lists its flags", func(t *testing.T) {
+	for _, cmd := range []string{"validate", "explain", "version"} {
+		t.Run(cmd+" --help exits 0 and prints its usage to stdout", func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), []string{cmd, "--help"}, &stdout, &stderr); code != 0 {
-				t.Fatalf("exit code %d", code)
-			}
-			if !strings.Contains(stderr.String()+stdout.String(), "Usage: corsproc "+cmd) {
-				t.Errorf("no usage line:\n%s%s", stdout.String(), stderr.String())
+			for _, flag := range []string{"--help", "-h"} {
+				var stdout, stderr bytes.Buffer
+				if code := run(context.Background(), []string{cmd, flag}, &stdout, &stderr); code != 0 {
+					t.Fatalf("%s: exit code %d", flag, code)
+				}
+				if !strings.HasPrefix(stdout.String(), "Usage: corsproc "+cmd) {
+					t.Errorf("%s: stdout does not start with the usage line:\n%s", flag, stdout.String())
+				}
+				if stderr.Len() > 0 {
+					t.Errorf("%s: help wrote to stderr:\n%s", flag, stderr.String())
+				}
 			}
 		})
+	}
+}
+
+func TestValidateRefusesAHugeFileUnread(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sparse 27 MB file: the size a user once fed validate by mistake.
+	if err := f.Truncate(27_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"validate", path}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit code %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	want := path + ": 27000000 bytes, over the 16 MiB limit"
+	if !strings.HasPrefix(stdout.String(), want) {
+		t.Errorf("output %q, want it to start with %q", stdout.String(), want)
 	}
 }
 

@@ -17,43 +17,60 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, " | ") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+const explainAbout = `Show what corsproc does with one request: the policy that matched (and, for
+each policy before it, the condition that failed), the request class, the
+decision and its reason, and the exact status and headers. Every input is a
+flag; inputs a browser never sends (an origin with a path or in upper case, a
+path without "/", request headers outside a preflight) are refused with what
+a browser would send instead. Without --config, the embedded development
+policy is used. Exit 0 allowed or skipped, 1 denied, 2 error.
+`
+
 func runExplain(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("explain", "explain [--config FILE] [--origin O] [--method M] [--request-method M] [--request-headers \"a, b\"] [--private-network] [--host H] [--path P] [--route R] [--debug-headers] [--json]", stderr)
+	fs := newCommandFlags("explain", "explain [--config FILE] [--origin O] [--method M] [--request-method M] [--request-headers \"a, b\"] [--private-network] [--host H] [--path P] [--route R] [--debug-headers] [--json]", explainAbout, stdout, stderr)
 	config := fs.String("config", "", "policy file (default: the embedded development policy)")
-	origin := fs.String("origin", "", "the request's origin header; omit for a request without one")
+	origin := fs.String("origin", "", "the request's origin header, as a browser sends it: scheme://host[:port]; omit for a request without one")
 	method := fs.String("method", "", "the request's method (default GET, or OPTIONS with --request-method)")
 	reqMethod := fs.String("request-method", "", "access-control-request-method: makes an OPTIONS request a preflight")
 	var reqHeaders multiFlag
-	fs.Var(&reqHeaders, "request-headers", "access-control-request-headers, e.g. \"content-type, x-api-key\" (repeat for several header lines)")
-	pna := fs.Bool("private-network", false, "send access-control-request-private-network: true")
-	host := fs.String("host", "", "the request's :authority (host), e.g. api.example.com")
-	path := fs.String("path", "/", "the request's :path")
+	fs.Var(&reqHeaders, "request-headers", "access-control-request-headers of a preflight, e.g. \"content-type, x-api-key\" (repeat for several header lines; needs --request-method)")
+	pna := fs.Bool("private-network", false, "send access-control-request-private-network: true on a preflight (needs --request-method)")
+	host := fs.String("host", "", "the request's :authority (host[:port]), e.g. api.example.com")
+	path := fs.String("path", "/", "the request's :path, starting with \"/\"")
 	route := fs.String("route", "", "the Envoy route name (xds.route_name)")
 	debug := fs.Bool("debug-headers", false, "decide as serve --debug-headers does")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagExit(err)
+	rest, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
 	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "corsproc explain: unexpected argument %q; every input is a flag\n", rest[0])
-		return 2
+		return fs.fail("unexpected argument %q; every input is a flag (--origin, --host, --path, ...)", rest[0])
+	}
+	seen := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { seen[f.Name] = true })
+	if msg := checkExplainInput(seen, *origin, *host, *path, *method); msg != "" {
+		return fs.fail("%s", msg)
 	}
 	set := policy.Default()
 	if *config != "" {
+		var err error
 		set, err = policy.Load(*config)
 		if err != nil {
 			var perr *policy.Error
 			if errors.As(err, &perr) {
-				fmt.Fprintf(stderr, "corsproc explain: %s is invalid:\n%s\n", *config, err)
+				fmt.Fprintf(stderr, "corsproc explain: %s is invalid (run corsproc validate %s for the warnings too):\n", *config, *config)
+				for _, p := range perr.Problems {
+					if p.Severity == policy.SeverityError {
+						fmt.Fprintln(stderr, problemLine(p))
+					}
+				}
 			} else {
 				fmt.Fprintf(stderr, "corsproc explain: %s\n", err)
 			}
 			return 2
 		}
 	}
-	seen := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { seen[f.Name] = true })
 	m := *method
 	if m == "" {
 		m = "GET"
@@ -105,6 +122,12 @@ func printExplanation(w io.Writer, file string, r *policy.Request, x policy.Expl
 	} else {
 		fmt.Fprintf(w, "policy:    %s (%s)\n", x.Policy, x.Mode)
 	}
+	if len(x.PassedOver) > 0 {
+		fmt.Fprintf(w, "passed over:\n")
+		for _, m := range x.PassedOver {
+			fmt.Fprintf(w, "  policies[%d] %q: %s\n", m.Index, m.Policy, m.Message)
+		}
+	}
 	fmt.Fprintf(w, "class:     %s\n", x.Class)
 	fmt.Fprintf(w, "decision:  %s\n", x.Decision)
 	fmt.Fprintf(w, "reason:    %s: %s\n", x.Reason, x.Message)
@@ -131,6 +154,41 @@ func printExplanation(w io.Writer, file string, r *policy.Request, x policy.Expl
 	for _, h := range x.Headers {
 		fmt.Fprintf(w, "  %s: %s\n", h.Name, h.Value)
 	}
+}
+
+// checkExplainInput refuses a request no browser sends: explain would
+// answer it faithfully, and the user would learn about the wrong request.
+// It returns "" when the input is one a browser could send.
+func checkExplainInput(seen map[string]bool, origin, host, path, method string) string {
+	if seen["origin"] && origin != "" { // --origin "" asks about an empty header on purpose
+		if sent, problem := policy.BrowserOrigin(origin); problem != "" {
+			msg := fmt.Sprintf("--origin %q is not what a browser sends: %s", origin, problem)
+			if sent != "" {
+				msg += fmt.Sprintf("; it would send %q: run with --origin %s", sent, sent)
+			}
+			return msg
+		}
+	}
+	if !seen["request-method"] {
+		// A browser sends these only in a preflight, which always carries
+		// access-control-request-method; without it they would be ignored
+		// and the answer would be for a request the user did not mean.
+		for _, name := range []string{"request-headers", "private-network"} {
+			if seen[name] {
+				return fmt.Sprintf("--%s is sent only in a preflight, which also has access-control-request-method: add --request-method with the method the page will use (e.g. --request-method PUT)", name)
+			}
+		}
+	} else if method != "" && method != "OPTIONS" {
+		return fmt.Sprintf("--request-method makes a preflight, which is always OPTIONS, not %s: drop --method (it defaults to OPTIONS), or drop --request-method for the actual request", method)
+	}
+	if !strings.HasPrefix(path, "/") {
+		fix := "/" + path
+		return fmt.Sprintf("--path %q does not start with \"/\", as every request's :path does: run with --path %s", path, fix)
+	}
+	if strings.Contains(host, "/") {
+		return fmt.Sprintf("--host %q is a URL; --host is the :authority alone, e.g. api.example.com (and --path the rest)", host)
+	}
+	return ""
 }
 
 func describeRequest(r *policy.Request) string {

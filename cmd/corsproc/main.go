@@ -14,10 +14,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 const usage = `corsproc: CORS at the edge, as an Envoy ext_proc server.
@@ -36,11 +38,17 @@ Run "corsproc COMMAND --help" for a command's flags.
 func main() {
 	// Only serve catches signals (see serveProcess): the other commands
 	// end on Ctrl-C as any command does.
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runWithStdin(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run dispatches to a command and returns the process's exit code.
+// run dispatches to a command with an empty standard input and returns the
+// process's exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWithStdin(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithStdin is run with the standard input that "validate -" reads.
+func runWithStdin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -49,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		return serveProcess(ctx, rest, stdout, stderr)
 	case "validate":
-		return runValidate(rest, stdout, stderr)
+		return runValidate(rest, stdin, stdout, stderr)
 	case "explain":
 		return runExplain(rest, stdout, stderr)
 	case "import":
@@ -91,22 +99,69 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting, with
-// the command's usage text.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: corsproc %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
+// commandFlags is a command's flags and usage. Its --help prints to
+// stdout and exits 0, so that it pipes into less; a mistake prints the
+// usage to stderr and exits 2.
+type commandFlags struct {
+	*flag.FlagSet
+	synopsis, about string
+	stdout, stderr  io.Writer
 }
 
-// flagExit maps a flag parsing error to an exit code: --help is success.
-func flagExit(err error) int {
-	if err == flag.ErrHelp {
-		return 0
+// newCommandFlags returns the flags of a command: synopsis is its usage
+// line after "corsproc ", about a paragraph on what it does.
+func newCommandFlags(name, synopsis, about string, stdout, stderr io.Writer) *commandFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr) // the flag package's own error line
+	fs.Usage = func() {} // printed by parse, to the stream that fits
+	return &commandFlags{FlagSet: fs, synopsis: synopsis, about: about, stdout: stdout, stderr: stderr}
+}
+
+// printUsage writes the usage line, the paragraph and, when the command
+// has any, its flags.
+func (c *commandFlags) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: corsproc %s\n", c.synopsis)
+	if c.about != "" {
+		fmt.Fprintf(w, "\n%s", c.about)
 	}
+	n := 0
+	c.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprint(w, "\nFlags:\n")
+	c.SetOutput(w)
+	c.PrintDefaults()
+	c.SetOutput(c.stderr)
+}
+
+// parse parses flags given before, between or after the positional
+// arguments. When it returns ok false the command is over: --help was
+// answered (code 0) or a mistake reported (code 2).
+func (c *commandFlags) parse(args []string) (positional []string, code int, ok bool) {
+	positional, err := parseInterleaved(c.FlagSet, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		c.printUsage(c.stdout)
+		return nil, 0, false
+	case err != nil:
+		c.printUsage(c.stderr)
+		return nil, 2, false
+	}
+	return positional, 0, true
+}
+
+// usageError reports a mistake the flag package cannot see, with the
+// usage, and returns the exit code 2.
+func (c *commandFlags) usageError(format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "corsproc %s: %s\n\n", c.Name(), fmt.Sprintf(format, args...))
+	c.printUsage(c.stderr)
+	return 2
+}
+
+// fail reports a wrong input, without the usage (it would bury the one
+// line that matters), and returns the exit code 2.
+func (c *commandFlags) fail(format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "corsproc %s: %s\n", c.Name(), fmt.Sprintf(format, args...))
 	return 2
 }

@@ -37,13 +37,13 @@ func buildVersion() (v, c string) {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("version", "version", stderr)
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	fs := newCommandFlags("version", "version", "Print corsproc's version, the commit it was built from, and the Go version and\nplatform. Release builds are stamped with the release tag (see Dockerfile and\n.github/workflows/release.yml); a local build says what the Go toolchain\nrecorded, or \"dev\".\n", stdout, stderr)
+	rest, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "corsproc version: takes no arguments\n")
-		return 2
+	if len(rest) > 0 {
+		return fs.usageError("takes no arguments")
 	}
 	v, c := buildVersion()
 	fmt.Fprintf(stdout, "corsproc %s\ncommit: %s\ngo: %s %s/%s\n", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
