@@ -85,10 +85,11 @@ type PassedOver struct {
 	// Key is the condition that failed: "match.hosts", "match.path_prefixes",
 	// "match.path_regex" or "match.routes".
 	Key string `json:"key"`
-	// Want is the condition as written; Got the request's value
-	// (host without port, lower case; path without query).
-	Want string `json:"want"`
-	Got  string `json:"got"`
+	// Want is the condition as written (the regex alone for path_regex);
+	// Got the request's value (host without port, lower case; path
+	// without query).
+	Want []string `json:"want"`
+	Got  string   `json:"got"`
 	// Message says why in a sentence, with a hint when the miss looks like
 	// a mistake in the policy.
 	Message string `json:"message"`
@@ -127,20 +128,20 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 	}
 	switch {
 	case m.Hosts != nil && len(m.Hosts) == 0:
-		x.Key, x.Want, x.Message = "match.hosts", "[]", "match.hosts is an empty list, which matches nothing"
+		x.Key, x.Want, x.Message = "match.hosts", []string{}, "match.hosts is an empty list, which matches nothing"
 	case m.PathPrefixes != nil && len(m.PathPrefixes) == 0:
-		x.Key, x.Want, x.Message = "match.path_prefixes", "[]", "match.path_prefixes is an empty list, which matches nothing"
+		x.Key, x.Want, x.Message = "match.path_prefixes", []string{}, "match.path_prefixes is an empty list, which matches nothing"
 	case m.Routes != nil && len(m.Routes) == 0:
-		x.Key, x.Want, x.Message = "match.routes", "[]", "match.routes is an empty list, which matches nothing"
+		x.Key, x.Want, x.Message = "match.routes", []string{}, "match.routes is an empty list, which matches nothing"
 	case (c.hosts != nil || c.hostSuffixes != nil) && !c.matchHost(host):
-		x.Key, x.Want, x.Got = "match.hosts", quoteList(m.Hosts), host
-		x.Message = "host " + strconv.Quote(host) + " is not in match.hosts " + x.Want
+		x.Key, x.Want, x.Got = "match.hosts", slices.Clone(m.Hosts), host
+		x.Message = "host " + strconv.Quote(host) + " is not in match.hosts " + quoteList(m.Hosts)
 		if host == "" {
-			x.Message = "the request has no host; match.hosts wants one of " + x.Want
+			x.Message = "the request has no host; match.hosts wants one of " + quoteList(m.Hosts)
 		}
 	case c.pathPrefixes != nil && !slices.ContainsFunc(c.pathPrefixes, func(p string) bool { return strings.HasPrefix(path, p) }):
-		x.Key, x.Want, x.Got = "match.path_prefixes", quoteList(m.PathPrefixes), path
-		x.Message = "path " + strconv.Quote(path) + " starts with none of match.path_prefixes " + x.Want
+		x.Key, x.Want, x.Got = "match.path_prefixes", slices.Clone(m.PathPrefixes), path
+		x.Message = "path " + strconv.Quote(path) + " starts with none of match.path_prefixes " + quoteList(m.PathPrefixes)
 		for _, p := range c.pathPrefixes {
 			if strings.HasSuffix(p, "/") && path == strings.TrimSuffix(p, "/") {
 				x.Message += "; " + strconv.Quote(p) + " needs the trailing slash: add " + strconv.Quote(path) + " to match the path itself"
@@ -148,16 +149,16 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 			}
 		}
 	case c.pathRegex != nil && !c.pathRegex.MatchString(path):
-		x.Key, x.Want, x.Got = "match.path_regex", strconv.Quote(m.PathRegex), path
-		x.Message = "path " + strconv.Quote(path) + " is not matched as a whole by match.path_regex " + x.Want
+		x.Key, x.Want, x.Got = "match.path_regex", []string{m.PathRegex}, path
+		x.Message = "path " + strconv.Quote(path) + " is not matched as a whole by match.path_regex " + strconv.Quote(m.PathRegex)
 		if loc := regexp.MustCompile(`^(?:` + m.PathRegex + `)`).FindStringIndex(path); loc != nil { // compiled once already, when loaded
 			x.Message += "; it matches only the start " + strconv.Quote(path[:loc[1]]) + ": path_regex must match the whole path, so end it with .* (or use path_prefixes)"
 		}
 	case c.routes != nil && !slices.Contains(c.routes, route):
-		x.Key, x.Want, x.Got = "match.routes", quoteList(m.Routes), route
-		x.Message = "route " + strconv.Quote(route) + " is not in match.routes " + x.Want
+		x.Key, x.Want, x.Got = "match.routes", slices.Clone(m.Routes), route
+		x.Message = "route " + strconv.Quote(route) + " is not in match.routes " + quoteList(m.Routes)
 		if route == "" {
-			x.Message = "the request has no route name; match.routes wants one of " + x.Want + " (Envoy sends xds.route_name when the filter lists it in request_attributes)"
+			x.Message = "the request has no route name; match.routes wants one of " + quoteList(m.Routes) + " (Envoy sends xds.route_name when the filter lists it in request_attributes)"
 		}
 	default:
 		return x, false

@@ -113,28 +113,32 @@ func TestPathRegexThatLooksLikeAPrefixWarns(t *testing.T) {
 	})
 }
 
+// browserOriginTests are the cases of TestBrowserOrigin and the seeds of
+// FuzzBrowserOrigin.
+var browserOriginTests = []struct {
+	name      string
+	in        string
+	wantSent  string
+	wantIssue string // "" when the origin is what a browser sends
+}{
+	{"an origin as browsers send it passes", "https://app.example.com", "https://app.example.com", ""},
+	{"an origin with a port passes", "http://localhost:5173", "http://localhost:5173", ""},
+	{"the null origin passes", "null", "null", ""},
+	{"a bare host gets a scheme", "app.example.com", "https://app.example.com", "no scheme"},
+	{"upper case is lowered", "https://APP.example.com", "https://app.example.com", "lower case"},
+	{"a path is dropped", "https://app.example.com/x", "https://app.example.com", "never with a path"},
+	{"a trailing slash is dropped", "https://app.example.com/", "https://app.example.com", "never with a path"},
+	{"user info is dropped", "https://me@app.example.com", "https://app.example.com", "never with a path"},
+	{"the default port is dropped", "https://app.example.com:443", "https://app.example.com", "lower case"},
+	{"an IDN becomes punycode", "https://bücher.example", "https://xn--bcher-kva.example", "punycode"},
+	{"NULL is lowered", "NULL", "null", "lower case"},
+	{"a wildcard is no origin", "https://*.example.com", "", "never sends a wildcard"},
+	{"garbage says what is wrong", "https://exa mple.com", "", "not an origin"},
+}
+
 func TestBrowserOrigin(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		in        string
-		wantSent  string
-		wantIssue string // "" when the origin is what a browser sends
-	}{
-		{"an origin as browsers send it passes", "https://app.example.com", "https://app.example.com", ""},
-		{"an origin with a port passes", "http://localhost:5173", "http://localhost:5173", ""},
-		{"the null origin passes", "null", "null", ""},
-		{"a bare host gets a scheme", "app.example.com", "https://app.example.com", "no scheme"},
-		{"upper case is lowered", "https://APP.example.com", "https://app.example.com", "lower case"},
-		{"a path is dropped", "https://app.example.com/x", "https://app.example.com", "never with a path"},
-		{"a trailing slash is dropped", "https://app.example.com/", "https://app.example.com", "never with a path"},
-		{"user info is dropped", "https://me@app.example.com", "https://app.example.com", "never with a path"},
-		{"the default port is dropped", "https://app.example.com:443", "https://app.example.com", "lower case"},
-		{"an IDN becomes punycode", "https://bücher.example", "https://xn--bcher-kva.example", "punycode"},
-		{"NULL is lowered", "NULL", "null", "lower case"},
-		{"a wildcard is no origin", "https://*.example.com", "", "never sends a wildcard"},
-		{"garbage says what is wrong", "https://exa mple.com", "", "not an origin"},
-	}
+	tests := browserOriginTests
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -147,4 +151,23 @@ func TestBrowserOrigin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzBrowserOrigin checks that any input gets an answer without a panic,
+// and that what BrowserOrigin says a browser sends is itself accepted.
+func FuzzBrowserOrigin(f *testing.F) {
+	for _, tt := range browserOriginTests {
+		f.Add(tt.in)
+	}
+	f.Fuzz(func(t *testing.T, o string) {
+		sent, problem := BrowserOrigin(o)
+		if problem == "" && sent != o {
+			t.Fatalf("%q: accepted, but a browser would send %q", o, sent)
+		}
+		if sent != "" {
+			if again, p := BrowserOrigin(sent); p != "" || again != sent {
+				t.Fatalf("%q: a browser would send %q, which is itself refused: %s", o, sent, p)
+			}
+		}
+	})
 }

@@ -41,6 +41,7 @@ func TestCLI(t *testing.T) {
 		{"version --help prints no empty flag list", "version-help", []string{"version", "--help"}, 0, ""},
 		{"version with an argument is a usage error", "version-stray", []string{"version", "x"}, 2, ""},
 		{"explain says which condition of each policy failed when none matched", "explain-why-none", []string{"explain", "--config", why, "--host", "api.example.com", "--path", "/v1/upload/123", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain prints the policies passed over in JSON too", "explain-why-json", []string{"explain", "--config", why, "--host", "api.example.com", "--path", "/v1/upload/123", "--origin", "https://app.example.com", "--json"}, 0, ""},
 		{"explain names the policies passed over before the one chosen", "explain-why-chosen", []string{"explain", "--config", example, "--host", "catalog.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com"}, 0, ""},
 		{"explain refuses an origin without a scheme and says what a browser sends", "explain-origin-no-scheme", []string{"explain", "--origin", "app.example.com"}, 2, ""},
 		{"explain refuses an origin in upper case", "explain-origin-upper", []string{"explain", "--origin", "https://APP.example.com"}, 2, ""},
