@@ -146,7 +146,7 @@ func tooLarge(name string, size int64) error {
 	if size >= 0 {
 		what = strconv.FormatInt(size, 10) + " bytes, over the 16 MiB limit"
 	}
-	return fmt.Errorf("%s: %s; a policy file is YAML text, and even 100,000 origins take under 8 MiB: check that the path names the policy file", name, what)
+	return fmt.Errorf("%s: %s; a policy file is YAML text, and 1,000 policies with 100,000 origins take under 6 MiB: check that the path names the policy file", name, what)
 }
 
 // checkText refuses content that cannot be a YAML policy: a NUL byte or
