@@ -139,6 +139,9 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 		if host == "" {
 			x.Message = "the request has no host; match.hosts wants one of " + quoteList(m.Hosts)
 		}
+		if _, apex := c.hostSuffixes[host]; apex {
+			x.Message += "; \"*." + host + "\" covers its subdomains only: add " + strconv.Quote(host) + " for the name itself"
+		}
 	case c.pathPrefixes != nil && !slices.ContainsFunc(c.pathPrefixes, func(p string) bool { return strings.HasPrefix(path, p) }):
 		x.Key, x.Want, x.Got = "match.path_prefixes", slices.Clone(m.PathPrefixes), path
 		x.Message = "path " + strconv.Quote(path) + " starts with none of match.path_prefixes " + quoteList(m.PathPrefixes)
@@ -151,7 +154,7 @@ func (s *Set) firstMiss(i int, c *compiled, host, path, route string) (PassedOve
 	case c.pathRegex != nil && !c.pathRegex.MatchString(path):
 		x.Key, x.Want, x.Got = "match.path_regex", []string{m.PathRegex}, path
 		x.Message = "path " + strconv.Quote(path) + " is not matched as a whole by match.path_regex " + strconv.Quote(m.PathRegex)
-		if loc := regexp.MustCompile(`^(?:` + m.PathRegex + `)`).FindStringIndex(path); loc != nil { // compiled once already, when loaded
+		if loc := regexp.MustCompile(`^(?:` + m.PathRegex + `)`).FindStringIndex(path); loc != nil { // valid: its anchored form compiled at load
 			x.Message += "; it matches only the start " + strconv.Quote(path[:loc[1]]) + ": path_regex must match the whole path, so end it with .* (or use path_prefixes)"
 		}
 	case c.routes != nil && !slices.Contains(c.routes, route):

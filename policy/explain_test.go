@@ -58,6 +58,15 @@ func TestExplainPassedOver(t *testing.T) {
 			},
 		},
 		{
+			name: "a wildcard host says it does not cover the name itself",
+			host: "cdn.example.com", path: "/admin/",
+			wantChosen: "prefixes",
+			wantMisses: []string{"hosts match.hosts cdn.example.com"},
+			wantMessage: map[string]string{
+				"hosts": `"*.cdn.example.com" covers its subdomains only: add "cdn.example.com" for the name itself`,
+			},
+		},
+		{
 			name: "only the policies before the chosen one are listed",
 			host: "img.example.com", path: "/admin/x",
 			wantChosen: "prefixes",
