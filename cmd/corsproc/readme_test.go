@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -52,7 +51,7 @@ func TestReadmeCommandsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := fencedBlocks(string(readme))
-	bin := buildOnce(t)
+	bin := buildCorsproc(t)
 
 	var corsproc, curls, tests []readmeCommand
 	for _, b := range blocks {
@@ -185,30 +184,15 @@ func runServeAndCurls(t *testing.T, bin string, c readmeCommand, curls []readmeC
 	}
 }
 
-var (
-	buildMu  sync.Mutex
-	builtBin string
-)
-
-// buildOnce builds corsproc once per test binary: the README's commands
-// run the binary, as `go run` would.
-func buildOnce(t *testing.T) string {
+// buildCorsproc builds corsproc for the README's commands, which run the
+// binary as `go run` would.
+func buildCorsproc(t *testing.T) string {
 	t.Helper()
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if builtBin != "" {
-		return builtBin
-	}
-	dir, err := os.MkdirTemp("", "corsproc-readme-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "corsproc")
+	bin := filepath.Join(t.TempDir(), "corsproc")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	builtBin = bin
 	return bin
 }
 
