@@ -49,6 +49,7 @@ func TestCLI(t *testing.T) {
 		{"explain refuses request headers outside a preflight", "explain-headers-no-preflight", []string{"explain", "--origin", "https://app.example.com", "--request-headers", "x-api-key"}, 2, ""},
 		{"explain refuses a preflight that is not OPTIONS", "explain-preflight-not-options", []string{"explain", "--origin", "https://app.example.com", "--method", "PUT", "--request-method", "PUT"}, 2, ""},
 		{"explain refuses a path without a leading slash", "explain-path-no-slash", []string{"explain", "--host", "api.example.com", "--path", "v1/cart"}, 2, ""},
+		{"explain refuses a URL as the path and splits it", "explain-path-url", []string{"explain", "--path", "https://api.example.com/v1/cart?x=1"}, 2, ""},
 		{"explain refuses a URL as the host", "explain-host-url", []string{"explain", "--host", "https://api.example.com/v1"}, 2, ""},
 		{"explain allows a preflight the policy covers", "explain-preflight-allowed", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-csrftoken"}, 0, ""},
 		{"explain names the header a preflight is denied for", "explain-preflight-denied", []string{"explain", "--config", example, "--host", "api.example.com", "--path", "/v1/cart", "--origin", "https://app.example.com", "--request-method", "PUT", "--request-headers", "content-type, x-api-key"}, 1, ""},

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/corsproc/corsproc/policy"
@@ -181,9 +182,18 @@ func checkExplainInput(seen map[string]bool, origin, host, path, method string) 
 	} else if method != "" && method != "OPTIONS" {
 		return fmt.Sprintf("--request-method makes a preflight, which is always OPTIONS, not %s: drop --method (it defaults to OPTIONS), or drop --request-method for the actual request", method)
 	}
+	if u, err := url.Parse(path); err == nil && u.Scheme != "" && u.Host != "" {
+		p := u.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		if u.RawQuery != "" {
+			p += "?" + u.RawQuery
+		}
+		return fmt.Sprintf("--path %q is a URL; split it: run with --host %s --path %s", path, u.Host, p)
+	}
 	if !strings.HasPrefix(path, "/") {
-		fix := "/" + path
-		return fmt.Sprintf("--path %q does not start with \"/\", as every request's :path does: run with --path %s", path, fix)
+		return fmt.Sprintf("--path %q does not start with \"/\", as every request's :path does: run with --path /%s", path, path)
 	}
 	if strings.Contains(host, "/") {
 		return fmt.Sprintf("--host %q is a URL; --host is the :authority alone, e.g. api.example.com (and --path the rest)", host)
