@@ -112,15 +112,29 @@ func TestReadmeCommandsRun(t *testing.T) {
 		})
 	}
 
-	t.Run("the test command is the one CI runs", func(t *testing.T) {
+	t.Run("the test command is the one CI runs, and every package named exists", func(t *testing.T) {
 		ci, err := os.ReadFile(filepath.Join(repoRoot, ".ci", "run"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		inCI := false
 		for _, c := range tests {
-			if !bytes.Contains(ci, []byte("\n"+c.text+"\n")) {
-				t.Errorf("README.md:%d: %q is not a line of .ci/run", c.line, c.text)
+			inCI = inCI || bytes.Contains(ci, []byte("\n"+c.text+"\n"))
+			dir := repoRoot
+			for i, a := range c.args {
+				switch {
+				case a == "-C" && i+1 < len(c.args):
+					dir = filepath.Join(repoRoot, c.args[i+1])
+				case strings.HasPrefix(a, "./"):
+					pkg := filepath.Join(dir, strings.TrimSuffix(strings.TrimSuffix(a, "..."), "/"))
+					if fi, err := os.Stat(pkg); err != nil || !fi.IsDir() {
+						t.Errorf("README.md:%d: %q names %s, which is not a folder", c.line, c.text, a)
+					}
+				}
 			}
+		}
+		if !inCI {
+			t.Errorf("no go test command of the README is a line of .ci/run")
 		}
 	})
 }
