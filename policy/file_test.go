@@ -42,21 +42,6 @@ func TestMaxFileSizeHoldsAHundredThousandOrigins(t *testing.T) {
 	}
 }
 
-// BenchmarkParseHundredThousandOrigins loads the largest file the limit is
-// made for: what serve pays at start and on each reload. (Parsing it in a
-// test would cost half a minute under -race for no more certainty.)
-func BenchmarkParseHundredThousandOrigins(b *testing.B) {
-	data := hundredThousandOrigins()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		s, err := Parse("big.yaml", data)
-		if err != nil || len(s.Policies()) != 1000 {
-			b.Fatalf("%v", err)
-		}
-	}
-}
-
 // countingReader is an endless source of binary bytes that counts what is
 // read from it: standard input fed from a large file or /dev/urandom.
 type countingReader struct{ n int64 }
