@@ -114,11 +114,10 @@ func TestVersionNamesTheGoToolchain(t *testing.T) {
 	}
 }
 
-// TestEveryCommandHasHelp covers the commands whose flags live here; serve's
-// help is checked with its flags in serve_test.go.
+// TestEveryCommandHasHelp: help goes to stdout, so that it pipes into less.
 func TestEveryCommandHasHelp(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"validate", "explain", "version"} {
+	for _, cmd := range []string{"serve", "validate", "explain", "version"} {
 		t.Run(cmd+" --help exits 0 and prints its usage to stdout", func(t *testing.T) {
 			t.Parallel()
 			for _, flag := range []string{"--help", "-h"} {

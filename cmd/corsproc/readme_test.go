@@ -18,12 +18,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// readmeWait bounds each wait of the README test on a process: generous,
-// since it only guards against a hang (a cold build alone can take
-// minutes, which is why the build is not bounded by it).
-const readmeWait = 60 * time.Second
+	"github.com/corsproc/corsproc/internal/testutil"
+)
 
 // repoRoot is where the README's commands run, as a reader runs them.
 const repoRoot = "../.."
@@ -173,10 +170,10 @@ func runServeAndCurls(t *testing.T, bin string, c readmeCommand, curls []readmeC
 	var addr string
 	select {
 	case addr = <-admin:
-	case <-time.After(readmeWait):
-		t.Fatalf("serve logged no admin_addr within %v", readmeWait)
+	case <-time.After(testutil.Patience()):
+		t.Fatalf("serve logged no admin_addr within %v", testutil.Patience())
 	}
-	client := &http.Client{Timeout: readmeWait}
+	client := &http.Client{Timeout: testutil.Patience()}
 	for _, curl := range curls {
 		raw := curl.args[len(curl.args)-1]
 		u, err := url.Parse("http://" + strings.TrimPrefix(raw, "http://"))
