@@ -165,3 +165,24 @@ func (c *commandFlags) fail(format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "corsproc %s: %s\n", c.Name(), fmt.Sprintf(format, args...))
 	return 2
 }
+
+// newFlagSet returns a FlagSet that reports errors instead of exiting, with
+// the command's usage text. doctor still uses it; the other commands use
+// newCommandFlags, whose --help goes to stdout.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: corsproc %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// flagExit maps a flag parsing error to an exit code: --help is success.
+func flagExit(err error) int {
+	if err == flag.ErrHelp {
+		return 0
+	}
+	return 2
+}
