@@ -117,7 +117,7 @@ func TestVersionNamesTheGoToolchain(t *testing.T) {
 // TestEveryCommandHasHelp: help goes to stdout, so that it pipes into less.
 func TestEveryCommandHasHelp(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"serve", "validate", "explain", "version"} {
+	for _, cmd := range []string{"serve", "validate", "explain", "import", "suggest", "doctor", "version"} {
 		t.Run(cmd+" --help exits 0 and prints its usage to stdout", func(t *testing.T) {
 			t.Parallel()
 			for _, flag := range []string{"--help", "-h"} {

@@ -25,6 +25,12 @@ const (
 	adminFetchTimeout = 30 * time.Second
 )
 
+const doctorAbout = `Checks an Envoy /config_dump (saved as JSON; "-" reads standard input) for
+everything that stops corsproc from answering CORS: its place in each
+listener's HTTP filter chain, header modes, forward and mutation rules, a
+second CORS answer. Exit 0 clean, 1 problems, 2 usage or unreadable input.
+`
+
 // doctorStdin is where "doctor -" reads; tests replace it.
 var doctorStdin io.Reader = os.Stdin
 
@@ -40,20 +46,16 @@ type doctorReport struct {
 }
 
 func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("doctor", "doctor [--config POLICY] [--cluster NAME] [--json] FILE|-|--admin URL", stderr)
+	fs := newCommandFlags("doctor", "doctor [--config POLICY] [--cluster NAME] [--json] FILE|-|--admin URL", doctorAbout, stdout, stderr)
 	config := fs.String("config", "", "policy file: also check route names and virtual hosts against its policies")
 	cluster := fs.String("cluster", "", `corsproc's cluster name, exactly (default: any ext_proc cluster whose name contains "corsproc")`)
 	admin := fs.String("admin", "", "fetch URL/config_dump from a live Envoy's admin interface instead of reading FILE")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagExit(err)
+	rest, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
-	usageErr := func(msg string) int {
-		fmt.Fprintln(stderr, "corsproc doctor:", msg)
-		fs.Usage()
-		return 2
-	}
+	usageErr := func(msg string) int { return fs.usageError("%s", msg) }
 	switch {
 	case *admin != "" && len(rest) > 0:
 		return usageErr("give a dump FILE or --admin URL, not both")
@@ -75,6 +77,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		opts.Policy = set
 	}
 	var data []byte
+	var err error
 	source := ""
 	if *admin != "" {
 		source = dumpURL(*admin)

@@ -14,25 +14,25 @@ import (
 var stdin io.Reader = os.Stdin
 
 func runImport(args []string, stdout, stderr io.Writer) int {
-	synopsis := "import [--name NAME] [--host HOST]... FORMAT FILE...\n\nFormats: " + strings.Join(importer.Formats, ", ") + `.
+	about := "Formats: " + strings.Join(importer.Formats, ", ") + `.
 FILE may be "-" for standard input. Several django files are read in order,
 later ones overriding earlier ones (base.py, then production.py).
-Exit 0 converted, 1 converted with warnings about changed meaning, 2 unreadable input.`
-	fs := newFlagSet("import", synopsis, stderr)
+Exit 0 converted, 1 converted with warnings about changed meaning, 2 unreadable input.
+`
+	fs := newCommandFlags("import", "import [--name NAME] [--host HOST]... FORMAT FILE...", about, stdout, stderr)
 	name := fs.String("name", "", "django: the policy's name (default django)")
 	var hosts multiFlag
 	fs.Var(&hosts, "host", "django: a host the service answers on, for match.hosts (repeat for several)")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagExit(err)
+	rest, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
 	if len(rest) < 2 {
-		fmt.Fprintln(stderr, "corsproc import: name a format and at least one file")
-		fs.Usage()
-		return 2
+		return fs.usageError("name a format and at least one file")
 	}
 	format, files := rest[0], rest[1:]
 	var inputs []importer.Input
+	var err error
 	for _, f := range files {
 		var data []byte
 		if f == "-" {

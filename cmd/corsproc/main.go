@@ -9,6 +9,7 @@
 //	corsproc explain [flags]     show what corsproc does with one request
 //	corsproc import FORMAT FILE  convert django, ingress-nginx, istio, envoy-gateway or gateway-api CORS
 //	corsproc suggest --admin URL print the minimal policy for the traffic corsproc observed
+//	corsproc doctor FILE         check an Envoy config dump for what stops corsproc answering CORS
 //	corsproc version             print version, commit and Go version
 package main
 
@@ -30,6 +31,7 @@ Usage:
   corsproc explain [flags]     show what corsproc does with one request; exit 0 allowed, 1 denied, 2 error
   corsproc import FORMAT FILE... convert CORS from django, ingress-nginx, istio, envoy-gateway or gateway-api
   corsproc suggest --admin URL print the minimal policy for the traffic a running corsproc observed
+  corsproc doctor FILE         check an Envoy config dump for what stops corsproc answering CORS
   corsproc version             print version, commit and Go version
 
 Run "corsproc COMMAND --help" for a command's flags.
@@ -163,26 +165,5 @@ func (c *commandFlags) usageError(format string, args ...any) int {
 // line that matters), and returns the exit code 2.
 func (c *commandFlags) fail(format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "corsproc %s: %s\n", c.Name(), fmt.Sprintf(format, args...))
-	return 2
-}
-
-// newFlagSet returns a FlagSet that reports errors instead of exiting, with
-// the command's usage text. doctor still uses it; the other commands use
-// newCommandFlags, whose --help goes to stdout.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: corsproc %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// flagExit maps a flag parsing error to an exit code: --help is success.
-func flagExit(err error) int {
-	if err == flag.ErrHelp {
-		return 0
-	}
 	return 2
 }

@@ -22,19 +22,18 @@ const suggestFetchTimeout = 30 * time.Second
 const maxObservedBytes = 32 << 20
 
 func runSuggest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("suggest", "suggest --admin URL [--config FILE]\n\nPrints the minimal policy that allows what corsproc observed (GET URL/observed).\nExit 0 printed, 2 error.", stderr)
+	fs := newCommandFlags("suggest", "suggest --admin URL [--config FILE]", "Prints the minimal policy that allows what corsproc observed (GET URL/observed).\nExit 0 printed, 2 error.\n", stdout, stderr)
 	admin := fs.String("admin", "", "the admin listener's base URL, e.g. http://127.0.0.1:9002")
 	config := fs.String("config", "", "the running policy file: suggested policies keep its match blocks")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagExit(err)
+	rest, code, ok := fs.parse(args)
+	if !ok {
+		return code
 	}
 	if *admin == "" || len(rest) > 0 {
-		fmt.Fprintln(stderr, "corsproc suggest: give --admin URL and no other argument")
-		fs.Usage()
-		return 2
+		return fs.usageError("give --admin URL and no other argument")
 	}
 	var cfg *policy.Set
+	var err error
 	if *config != "" {
 		if cfg, err = policy.Load(*config); err != nil {
 			fmt.Fprintf(stderr, "corsproc suggest: %s\n", err)
