@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/corsproc/corsproc/internal/extprocwire"
 )
 
 // MaxRecvMsgSize bounds one message from Envoy. Envoy accepts up to 8 MiB
@@ -65,6 +67,10 @@ func Options(l Limits, creds credentials.TransportCredentials) []grpc.ServerOpti
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		// Stop and GracefulStop return only once every handler has.
 		grpc.WaitForHandlers(true),
+		// Decode only the headers corsproc reads, and encode replies into
+		// pooled buffers: most of the CPU a request costs was protobuf and
+		// garbage for headers nobody looks at (docs/benchmarks.md).
+		grpc.ForceServerCodecV2(extprocwire.Codec{}),
 	}
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
