@@ -30,10 +30,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
 type server struct {
 	name, addr string
 	pid        int
@@ -155,17 +151,33 @@ func roundTrip(ctx context.Context, c extprocv3.ExternalProcessorClient, req []b
 	return nil
 }
 
-// cpuTicks is the process's user plus system time.
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// cpuNanos is the CPU time the process's threads have used, summed from
+// each one's /proc/PID/task/TID/schedstat (nanoseconds, where
+// /proc/PID/stat counts 10 ms ticks). Go's threads live as long as the
+// process, so none takes its time away with it.
+func cpuNanos(pid int) (int64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
 	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	// After the command come state (field 3), ..., utime (14), stime (15).
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	return u + s, errors.Join(err1, err2)
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread just ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, errors.New("empty " + dir + "/" + t.Name() + "/schedstat")
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 // batch sends n requests over conc concurrent streams.
@@ -191,8 +203,8 @@ func batch(ctx context.Context, s *server, req []byte, n, conc int) error {
 func main() {
 	var ss servers
 	flag.Var(&ss, "server", "name=addr=pid of a server to measure (repeat; the first is the baseline)")
-	rounds := flag.Int("rounds", 5, "rounds; each measures every server on every case")
-	n := flag.Int("requests", 20000, "HTTP requests per server, case and round")
+	rounds := flag.Int("rounds", 15, "rounds; each measures every server on every case")
+	n := flag.Int("requests", 5000, "HTTP requests per server, case and round")
 	conc := flag.Int("concurrency", 16, "streams in flight on each server's connection")
 	flag.Parse()
 	if len(ss) < 2 {
@@ -229,7 +241,7 @@ func main() {
 					si = len(ss) - 1 - k
 				}
 				s := ss[si]
-				before, err := cpuTicks(s.pid)
+				before, err := cpuNanos(s.pid)
 				if err != nil {
 					fatal(err)
 				}
@@ -238,34 +250,43 @@ func main() {
 					fatal(err)
 				}
 				wall := time.Since(start)
-				after, err := cpuTicks(s.pid)
+				after, err := cpuNanos(s.pid)
 				if err != nil {
 					fatal(err)
 				}
 				reqs := float64(*n / *conc * *conc)
-				cpu[ci][si] = append(cpu[ci][si], float64(after-before)*1e6/clockTicks/reqs)
+				cpu[ci][si] = append(cpu[ci][si], float64(after-before)/1e3/reqs)
 				rate[ci][si] = append(rate[ci][si], reqs/wall.Seconds())
 			}
 		}
 		fmt.Fprintf(os.Stderr, "round %d/%d done\n", r+1, *rounds)
 	}
-	fmt.Printf("%-10s %-16s %12s %10s %12s %10s\n", "case", "server", "cpu-µs/req", "ratio", "req/s", "ratio")
+	// The ratios are the medians of each round's ratio to the first
+	// server, measured next to it; the quartiles show the spread.
+	fmt.Printf("%-10s %-18s %11s %22s %9s %8s\n", "case", "server", "cpu-µs/req", "cpu ratio [q1, q3]", "req/s", "ratio")
 	for ci, c := range cases {
-		base, baseRate := median(cpu[ci][0]), median(rate[ci][0])
 		for si, s := range ss {
-			m, mr := median(cpu[ci][si]), median(rate[ci][si])
-			fmt.Printf("%-10s %-16s %12.1f %9.2fx %12.0f %9.2fx\n", c.name, s.name, m, m/base, mr, mr/baseRate)
+			ratios, rateRatios := make([]float64, *rounds), make([]float64, *rounds)
+			for r := range *rounds {
+				ratios[r] = cpu[ci][si][r] / cpu[ci][0][r]
+				rateRatios[r] = rate[ci][si][r] / rate[ci][0][r]
+			}
+			q1, q2, q3 := quartiles(ratios)
+			_, rr, _ := quartiles(rateRatios)
+			_, m, _ := quartiles(cpu[ci][si])
+			_, mr, _ := quartiles(rate[ci][si])
+			fmt.Printf("%-10s %-18s %11.1f %7.2fx [%.2f, %.2f] %9.0f %7.2fx\n", c.name, s.name, m, q2, q1, q3, mr, rr)
 		}
 	}
 }
 
-func median(xs []float64) float64 {
+func quartiles(xs []float64) (q1, q2, q3 float64) {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	if len(s) == 0 {
-		return 0
+		return 0, 0, 0
 	}
-	return s[len(s)/2]
+	return s[len(s)/4], s[len(s)/2], s[len(s)*3/4]
 }
 
 func fatal(err error) {
