@@ -484,15 +484,13 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 		checkRegexPin(l.child("allowed_origin_regexes").index(i), r, c.credentials, from("allowed_origin_regexes"), credentials)
 	}
 	if len(eff.AllowedOriginRegexes) > 0 {
-		parts := make([]string, 0, len(eff.AllowedOriginRegexes))
+		valid := make([]string, 0, len(eff.AllowedOriginRegexes))
 		for _, r := range eff.AllowedOriginRegexes {
 			if checkRegex(r) == "" {
-				parts = append(parts, "(?:"+r+")")
+				valid = append(valid, r)
 			}
 		}
-		if len(parts) > 0 {
-			c.origins.regex = regexp.MustCompile(anchor(strings.Join(parts, "|"))) // each part compiled alone above
-		}
+		c.origins.regex = newRegexSet(valid)
 	}
 	if !c.origins.all && len(eff.AllowedOrigins) == 0 && len(eff.AllowedOriginRegexes) == 0 && *eff.Mode != "off" &&
 		!l.ps.hasError(l.policy, inherited, "allowed_origins", "allowed_origin_regexes", "allow_all_origins") {

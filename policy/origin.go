@@ -2,7 +2,6 @@ package policy
 
 import (
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -372,7 +371,7 @@ type origins struct {
 	exact   map[string]struct{} // normalised origins, "null" among them when listed
 	anyPort map[string]struct{} // "scheme://host" of port-wildcard entries
 	wild    map[wildKey]struct{}
-	regex   *regexp.Regexp // every regex, anchored, in one alternation
+	regex   *regexSet // every regex, anchored, prefiltered by its literals
 }
 
 // matchExact reports whether o is one of the exact entries (null among
