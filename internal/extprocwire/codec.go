@@ -9,10 +9,10 @@ import (
 )
 
 // Codec is the server codec for corsproc's gRPC server: ProcessingRequest
-// through [Decode], ProcessingResponse marshalled into a pooled buffer
-// (grpc's own codec pools only messages of 1 KiB or more, and corsproc's
-// replies are smaller), anything else (health checks) through grpc's
-// proto codec. Install it with grpc.ForceServerCodecV2.
+// through [Decode], ProcessingResponse written by hand (encode.go) into a
+// pooled buffer (grpc's own codec pools only messages of 1 KiB or more,
+// and corsproc's replies are smaller), anything else (health checks)
+// through grpc's proto codec. Install it with grpc.ForceServerCodecV2.
 type Codec struct{}
 
 var _ encoding.CodecV2 = Codec{}
@@ -29,6 +29,11 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 		return fallback().Marshal(v)
 	}
 	pool := mem.DefaultBufferPool()
+	if n, ok := encodable(m); ok {
+		buf := pool.Get(n)
+		*buf = appendResponse((*buf)[:0], m)
+		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	}
 	buf := pool.Get(proto.Size(m))
 	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
 	if err != nil {
