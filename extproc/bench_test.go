@@ -121,7 +121,9 @@ func BenchmarkProcessor(b *testing.B) {
 	ctx := context.Background()
 	cors := startServer(b, benchPolicy, Options{Logger: discardLogger()})
 	null := &testServer{}
-	null.serve(b, nullProcessor{})
+	// The null processor as a user would serve it: grpc's defaults,
+	// corsproc's codec not among them.
+	null.serveWith(b, nullProcessor{}, nil)
 	got := cors.exchange(b, benchRequest, benchResponse)
 	if got[0].GetModeOverride() != nil || len(lines(b, got[1].GetResponseHeaders().GetResponse().GetHeaderMutation())) != 4 {
 		b.Fatalf("the benchmark request is not an allowed actual request of policy shop: %v", got)

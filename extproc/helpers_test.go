@@ -57,13 +57,20 @@ func startServer(t testing.TB, yaml string, opts Options) *testServer {
 
 func (ts *testServer) serve(t testing.TB, srv extprocv3.ExternalProcessorServer) {
 	t.Helper()
+	// The product's options (limits, keepalive, message size, codec); the
+	// runner that sets them up imports this package, so they come from
+	// grpcserver.
+	ts.serveWith(t, srv, grpcserver.Options(grpcserver.Defaults, nil))
+}
+
+// serveWith serves srv with the given gRPC server options only.
+func (ts *testServer) serveWith(t testing.TB, srv extprocv3.ExternalProcessorServer, opts []grpc.ServerOption) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The product's options (limits, keepalive, message size); the runner
-	// that sets them up imports this package, so they come from grpcserver.
-	gs := grpc.NewServer(grpcserver.Options(grpcserver.Defaults, nil)...)
+	gs := grpc.NewServer(opts...)
 	extprocv3.RegisterExternalProcessorServer(gs, srv)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = gs.Serve(ln) }()
