@@ -23,6 +23,7 @@ var wireHeaderNames = []string{
 	"access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
 	"access-control-allow-headers", "access-control-expose-headers", "access-control-max-age",
 	"access-control-allow-private-network", "timing-allow-origin", "x-corsproc-decision",
+	"Vary", "ORIGIN", "Access-Control-Allow-Origin", "ACCESS-CONTROL-MAX-AGE", ":Method", "Host",
 }
 
 // TestKeptCoversReaders checks that the codec keeps every header the

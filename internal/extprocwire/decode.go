@@ -29,16 +29,30 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Kept reports whether corsproc reads the header named key (lower case,
-// as Envoy sends names): the ones extproc/headers.go reads, and :status.
-// A header read there must be kept here; TestKeptCoversReaders in extproc
-// fails otherwise for the headers it lists.
+// keptNames are the names Kept accepts besides access-control-*.
+var keptNames = [...]string{":method", ":authority", "host", ":path", ":status", "origin", "vary"}
+
+// Kept reports whether corsproc reads the header named key: the ones
+// extproc/headers.go reads, and :status. Envoy sends names lower case,
+// but the processor folds the case of some (vary, access-control-*), so
+// Kept folds it for all. A header read there must be kept here;
+// TestKeptCoversReaders in extproc fails otherwise for the headers it
+// lists.
 func Kept(key string) bool {
 	switch key {
 	case ":method", ":authority", "host", ":path", ":status", "origin", "vary":
 		return true
 	}
-	return strings.HasPrefix(key, "access-control-")
+	const ac = "access-control-"
+	if len(key) >= len(ac) && strings.EqualFold(key[:len(ac)], ac) {
+		return true
+	}
+	for _, k := range keptNames {
+		if len(k) == len(key) && strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // internKey returns the constant for a kept key, so that it costs no

@@ -68,6 +68,8 @@ func decodeCases(t testing.TB) []struct {
 		{"a service's response keeps vary and its CORS headers", mustMarshal(t, headersMsg(true,
 			hv(":status", "200"), hv("content-type", "text/html"), hv("vary", "accept-encoding"),
 			hv("access-control-allow-origin", "*"), hv("access-control-max-age", "5"), hv("date", "today")))},
+		{"upper-case CORS names are kept, as the processor folds their case", mustMarshal(t, headersMsg(true,
+			hv("Vary", "origin"), hv("Access-Control-Allow-Origin", "*"), hv("Server", "x")))},
 		{"attributes and protocol_config are kept", mustMarshal(t, withAttrs)},
 		{"a header in value rather than raw_value is kept", mustMarshal(t, plainValue)},
 		{"more kept headers than the slab holds", mustMarshal(t, many)},
