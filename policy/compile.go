@@ -10,26 +10,6 @@ import (
 	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
-// builtin are the defaults for every key no policy or defaults block sets:
-// django-cors-headers' own for the CORS keys, so its users find what they
-// know.
-var builtin = Settings{
-	Mode:                 ptr("enforce"),
-	AllowedOrigins:       []string{},
-	AllowedOriginRegexes: []string{},
-	AllowAllOrigins:      ptr(false),
-	AllowMethods:         []string{"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"},
-	AllowHeaders:         []string{"accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"},
-	ExposeHeaders:        []string{},
-	PreflightMaxAge:      ptr(86400),
-	AllowCredentials:     ptr(false),
-	AllowPrivateNetwork:  ptr(false),
-	PreflightStatus:      ptr(204),
-	UpstreamCORSHeaders:  ptr("replace"),
-}
-
-func ptr[T any](v T) *T { return &v }
-
 // compiled is one policy ready for requests: every header value that does
 // not depend on the request is computed here, once.
 type compiled struct {
@@ -63,79 +43,11 @@ type compiled struct {
 	preflightVary string
 }
 
-// merge merges a policy's settings over defaults over builtin, and
-// says where each effective value came from, for messages.
-func merge(own, defaults *Settings) (eff Settings, fromDefaults map[string]bool) {
-	fromDefaults = map[string]bool{}
-	pick := func(key string, o, d, b any) any {
-		switch {
-		case !isUnset(o):
-			return o
-		case !isUnset(d):
-			fromDefaults[key] = true
-			return d
-		}
-		return b
-	}
-	eff.Mode = pick("mode", own.Mode, defaults.Mode, builtin.Mode).(*string)
-	eff.AllowedOrigins = pick("allowed_origins", own.AllowedOrigins, defaults.AllowedOrigins, builtin.AllowedOrigins).([]string)
-	eff.AllowedOriginRegexes = pick("allowed_origin_regexes", own.AllowedOriginRegexes, defaults.AllowedOriginRegexes, builtin.AllowedOriginRegexes).([]string)
-	eff.AllowAllOrigins = pick("allow_all_origins", own.AllowAllOrigins, defaults.AllowAllOrigins, builtin.AllowAllOrigins).(*bool)
-	eff.AllowMethods = pick("allow_methods", own.AllowMethods, defaults.AllowMethods, builtin.AllowMethods).([]string)
-	eff.AllowHeaders = pick("allow_headers", own.AllowHeaders, defaults.AllowHeaders, builtin.AllowHeaders).([]string)
-	eff.ExposeHeaders = pick("expose_headers", own.ExposeHeaders, defaults.ExposeHeaders, builtin.ExposeHeaders).([]string)
-	eff.PreflightMaxAge = pick("preflight_max_age", own.PreflightMaxAge, defaults.PreflightMaxAge, builtin.PreflightMaxAge).(*int)
-	eff.AllowCredentials = pick("allow_credentials", own.AllowCredentials, defaults.AllowCredentials, builtin.AllowCredentials).(*bool)
-	eff.AllowPrivateNetwork = pick("allow_private_network", own.AllowPrivateNetwork, defaults.AllowPrivateNetwork, builtin.AllowPrivateNetwork).(*bool)
-	eff.PreflightStatus = pick("preflight_status", own.PreflightStatus, defaults.PreflightStatus, builtin.PreflightStatus).(*int)
-	eff.UpstreamCORSHeaders = pick("upstream_cors_headers", own.UpstreamCORSHeaders, defaults.UpstreamCORSHeaders, builtin.UpstreamCORSHeaders).(*string)
-	return eff.clone(), fromDefaults
-}
-
-// clone deep-copies s, so that what Set.Policies hands out shares nothing
-// with builtin, the File, another policy or the compiled matchers.
-func (s Settings) clone() Settings {
-	s.Mode = clonePtr(s.Mode)
-	s.AllowedOrigins = slices.Clone(s.AllowedOrigins)
-	s.AllowedOriginRegexes = slices.Clone(s.AllowedOriginRegexes)
-	s.AllowAllOrigins = clonePtr(s.AllowAllOrigins)
-	s.AllowMethods = slices.Clone(s.AllowMethods)
-	s.AllowHeaders = slices.Clone(s.AllowHeaders)
-	s.ExposeHeaders = slices.Clone(s.ExposeHeaders)
-	s.PreflightMaxAge = clonePtr(s.PreflightMaxAge)
-	s.AllowCredentials = clonePtr(s.AllowCredentials)
-	s.AllowPrivateNetwork = clonePtr(s.AllowPrivateNetwork)
-	s.PreflightStatus = clonePtr(s.PreflightStatus)
-	s.UpstreamCORSHeaders = clonePtr(s.UpstreamCORSHeaders)
-	return s
-}
-
 func (m *Match) clone() *Match {
 	if m == nil {
 		return nil
 	}
 	return &Match{Hosts: slices.Clone(m.Hosts), PathPrefixes: slices.Clone(m.PathPrefixes), PathRegex: m.PathRegex, Routes: slices.Clone(m.Routes)}
-}
-
-func clonePtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	return ptr(*p)
-}
-
-func isUnset(v any) bool {
-	switch x := v.(type) {
-	case *string:
-		return x == nil
-	case *bool:
-		return x == nil
-	case *int:
-		return x == nil
-	case []string:
-		return x == nil
-	}
-	return true
 }
 
 // compile validates every policy against its effective settings and builds
@@ -189,95 +101,6 @@ func catchesAll(m *Match) string {
 		return `matches the path prefix "/"`
 	}
 	return ""
-}
-
-// checkValues validates the values a block sets itself, each on its own.
-func checkValues(l loc, s *Settings) {
-	for i, o := range s.AllowedOrigins {
-		el := l.child("allowed_origins").index(i)
-		p, msg := parseOriginPattern(o)
-		switch {
-		case msg != "":
-			el.valueError(o, msg)
-		case p.normalised != o:
-			el.valueWarning(o, "normalised to "+strconv.Quote(p.normalised)+", as browsers send it; write it that way")
-		}
-		if msg == "" && p.normalised == "null" {
-			el.valueWarning(o, "the null origin comes from sandboxed iframes, data: URLs, file: pages and redirects: any site can send it")
-		}
-	}
-	for i, r := range s.AllowedOriginRegexes {
-		el := l.child("allowed_origin_regexes").index(i)
-		if err := checkRegex(r); err != "" {
-			el.valueError(r, err)
-			continue
-		}
-		if dot := unescapedDot(r); dot >= 0 {
-			el.valueWarning(r, `has an unescaped "." at byte `+strconv.Itoa(dot)+`, which matches any character (so "app.example.com" also admits "appxexample.com"); write "\."`)
-		}
-		if regexp.MustCompile(anchor(r)).MatchString("null") { // checked just above
-			el.valueWarning(r, `matches "null", but a regex never admits the null origin: only "null" written in allowed_origins does`)
-		}
-	}
-	checkMethods(l.child("allow_methods"), s.AllowMethods)
-	checkHeaderNames(l.child("allow_headers"), s.AllowHeaders, true)
-	checkHeaderNames(l.child("expose_headers"), s.ExposeHeaders, false)
-	if s.PreflightMaxAge != nil && *s.PreflightMaxAge < -1 {
-		l.child("preflight_max_age").errorf("%d is not allowed; use a number of seconds, 0 to omit the header, or -1 to send 0 (browsers then do not cache the preflight)", *s.PreflightMaxAge)
-	}
-	if s.PreflightStatus != nil && *s.PreflightStatus != 200 && *s.PreflightStatus != 204 {
-		l.child("preflight_status").errorf("%d is not allowed; use 200 or 204", *s.PreflightStatus)
-	}
-}
-
-var forbiddenMethods = []string{"CONNECT", "TRACE", "TRACK"}
-
-func checkMethods(l loc, methods []string) {
-	for i, m := range methods {
-		el := l.index(i)
-		switch {
-		case m == "*":
-			if len(methods) > 1 {
-				el.valueError(m, `"*" stands alone: write allow_methods: ["*"]`)
-			}
-		case !isToken(m):
-			el.valueError(m, "not a valid method token")
-		case slices.Contains(forbiddenMethods, strings.ToUpper(m)):
-			el.valueError(m, "browsers never send this method from fetch or XHR; remove it")
-		case m != strings.ToUpper(m) && slices.Contains([]string{"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"}, strings.ToUpper(m)):
-			el.valueWarning(m, "browsers upper-case this method before sending it, so it only matches as "+strconv.Quote(strings.ToUpper(m)))
-		}
-	}
-}
-
-// forbiddenRequestHeaders are the Fetch standard's forbidden request-header
-// names: a page can never set them, so allowing them means nothing.
-var forbiddenRequestHeaders = []string{
-	"accept-charset", "accept-encoding", "access-control-request-headers",
-	"access-control-request-method", "connection", "content-length", "cookie",
-	"cookie2", "date", "dnt", "expect", "host", "keep-alive", "origin",
-	"referer", "set-cookie", "te", "trailer", "transfer-encoding", "upgrade", "via",
-}
-
-func checkHeaderNames(l loc, names []string, request bool) {
-	for i, h := range names {
-		el := l.index(i)
-		lh := strings.ToLower(h)
-		switch {
-		case h == "*":
-			if slices.Contains(names[:i], "*") {
-				el.valueError(h, `"*" is listed twice`)
-			}
-		case !isToken(h):
-			el.valueError(h, "not a valid header name (a token: letters, digits and !#$%&'*+-.^_`|~)")
-		case request && (slices.Contains(forbiddenRequestHeaders, lh) || strings.HasPrefix(lh, "proxy-") || strings.HasPrefix(lh, "sec-")):
-			el.valueError(h, "a forbidden request header: browsers never let a page set it; remove it")
-		case !request && (lh == "set-cookie" || lh == "set-cookie2"):
-			el.valueError(h, "browsers never expose set-cookie to a page; remove it")
-		case request && slices.Contains(names, "*") && lh != "authorization":
-			el.valueWarning(h, `already covered by "*"; only authorization needs naming beside "*"`)
-		}
-	}
 }
 
 // isToken reports whether s is an RFC 9110 token: a header name or method.

@@ -107,15 +107,6 @@ func (l loc) warnf(format string, args ...any) {
 	l.ps.at(SeverityWarning, l.policy, l.name, l.path(), nil, fmt.Sprintf(format, args...))
 }
 
-// settingKeys are the keys defaults and policies share, in the order the
-// documentation lists them.
-var settingKeys = []string{
-	"mode", "allowed_origins", "allowed_origin_regexes", "allow_all_origins",
-	"allow_methods", "allow_headers", "expose_headers", "preflight_max_age",
-	"allow_credentials", "allow_private_network", "preflight_status",
-	"upstream_cors_headers",
-}
-
 var matchKeys = []string{"hosts", "path_prefixes", "path_regex", "routes"}
 
 // decode reads the file into a File, collecting every problem. It also
@@ -327,39 +318,6 @@ func decodeMatch(l loc, v any) *Match {
 		}
 	}
 	return mt
-}
-
-// decodeSetting decodes one CORS key into s; false means the key is unknown.
-func decodeSetting(l loc, key string, v any, s *Settings) bool {
-	switch key {
-	case "mode":
-		s.Mode = asEnum(l, v, "enforce", "report", "off")
-	case "upstream_cors_headers":
-		s.UpstreamCORSHeaders = asEnum(l, v, "replace", "keep")
-	case "allowed_origins":
-		s.AllowedOrigins = asStrings(l, v)
-	case "allowed_origin_regexes":
-		s.AllowedOriginRegexes = asStrings(l, v)
-	case "allow_methods":
-		s.AllowMethods = asStrings(l, v)
-	case "allow_headers":
-		s.AllowHeaders = asStrings(l, v)
-	case "expose_headers":
-		s.ExposeHeaders = asStrings(l, v)
-	case "allow_all_origins":
-		s.AllowAllOrigins = asBool(l, v)
-	case "allow_credentials":
-		s.AllowCredentials = asBool(l, v)
-	case "allow_private_network":
-		s.AllowPrivateNetwork = asBool(l, v)
-	case "preflight_max_age":
-		s.PreflightMaxAge = asInt(l, v, "a whole number of seconds, e.g. 86400")
-	case "preflight_status":
-		s.PreflightStatus = asInt(l, v, "200 or 204")
-	default:
-		return false
-	}
-	return true
 }
 
 func asMap(l loc, v any) (yaml.MapSlice, bool) {

@@ -54,41 +54,6 @@ type Match struct {
 	Routes []string `json:"routes,omitempty"`
 }
 
-// Settings are the CORS keys of a policy (and of defaults).
-type Settings struct {
-	// Mode is "enforce" (default), "report" or "off".
-	Mode *string `json:"mode,omitempty"`
-	// AllowedOrigins are exact origins, "https://*.example.com" wildcard
-	// subdomains, "http://localhost:*" port wildcards, or the literal "null".
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// AllowedOriginRegexes are RE2 expressions matched against the whole
-	// origin.
-	AllowedOriginRegexes []string `json:"allowed_origin_regexes,omitempty"`
-	// AllowAllOrigins admits every origin, "null" included; never with
-	// credentials.
-	AllowAllOrigins *bool `json:"allow_all_origins,omitempty"`
-	// AllowMethods are the methods a preflight may ask for, or ["*"].
-	AllowMethods []string `json:"allow_methods,omitempty"`
-	// AllowHeaders are the request headers a preflight may ask for, or ["*"],
-	// or ["*", "authorization"].
-	AllowHeaders []string `json:"allow_headers,omitempty"`
-	// ExposeHeaders are response headers the page may read beyond the
-	// CORS-safelisted ones.
-	ExposeHeaders []string `json:"expose_headers,omitempty"`
-	// PreflightMaxAge is how long, in seconds, a browser may cache a
-	// preflight; 0 omits the header (the browser's default applies), -1
-	// sends 0 (no caching, while a policy is being changed).
-	PreflightMaxAge *int `json:"preflight_max_age,omitempty"`
-	// AllowCredentials lets the page send cookies and read the answer.
-	AllowCredentials *bool `json:"allow_credentials,omitempty"`
-	// AllowPrivateNetwork answers Private Network Access preflights.
-	AllowPrivateNetwork *bool `json:"allow_private_network,omitempty"`
-	// PreflightStatus is the status of an allowed preflight: 200 or 204.
-	PreflightStatus *int `json:"preflight_status,omitempty"`
-	// UpstreamCORSHeaders is "replace" (default) or "keep".
-	UpstreamCORSHeaders *string `json:"upstream_cors_headers,omitempty"`
-}
-
 // MaxFileSize is the largest policy file Load and ReadFile accept: 16 MiB.
 // 1,000 policies listing 100,000 origins between them weigh about 6 MiB
 // (see TestMaxFileSizeHoldsAHundredThousandOrigins), so real files stay far
