@@ -218,122 +218,189 @@ func setAdd(m map[string]struct{}, k string) map[string]struct{} {
 }
 
 // compileSettings checks how the effective settings combine and precomputes
-// the header values.
+// the header values, one concern at a time, in the order their problems
+// have always been reported.
 func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compiled) {
-	// at names the key a combination problem is reported under; from notes,
-	// right after the value it is about, that the value came from defaults.
-	from := func(key string) string {
-		if inherited[key] {
-			return " (inherited from defaults)"
-		}
-		return ""
+	e := effective{l: l, Settings: eff, inherited: inherited}
+	compileScalars(e, c)
+	checkAllowAllOrigins(e, c)
+	compileOrigins(e, c)
+	compileOriginRegexes(e, c)
+	checkSomeOriginAllowed(e, c)
+	compileMethods(e, c)
+	compileAllowHeaders(e, c)
+	compileExposeHeaders(e, c)
+	compileMaxAge(e, c)
+	compilePreflightVary(c)
+}
+
+// effective is a policy's effective settings, with where it is and which
+// values it inherited from defaults, for the combination checks' messages.
+type effective struct {
+	l loc
+	*Settings
+	inherited map[string]bool
+}
+
+// from notes, right after the value a message is about, that the value
+// came from defaults.
+func (e effective) from(key string) string {
+	if e.inherited[key] {
+		return " (inherited from defaults)"
 	}
-	credentials := "allow_credentials: true" + from("allow_credentials")
-	switch *eff.Mode {
+	return ""
+}
+
+// credentials names allow_credentials: true in a message.
+func (e effective) credentials() string {
+	return "allow_credentials: true" + e.from("allow_credentials")
+}
+
+// compileScalars copies the keys that need no check of their own here.
+func compileScalars(e effective, c *compiled) {
+	switch *e.Mode {
 	case "report":
 		c.mode = Report
 	case "off":
 		c.mode = Off
 	}
-	c.credentials = *eff.AllowCredentials
-	c.keep = *eff.UpstreamCORSHeaders == "keep"
-	c.pna = *eff.AllowPrivateNetwork
-	c.status = *eff.PreflightStatus
+	c.credentials = *e.AllowCredentials
+	c.keep = *e.UpstreamCORSHeaders == "keep"
+	c.pna = *e.AllowPrivateNetwork
+	c.status = *e.PreflightStatus
+	c.origins.all = *e.AllowAllOrigins
+}
 
-	c.origins.all = *eff.AllowAllOrigins
+// checkAllowAllOrigins refuses every origin with credentials, and warns
+// when the policy's own origin lists are thereby ignored.
+func checkAllowAllOrigins(e effective, c *compiled) {
 	if c.origins.all && c.credentials {
-		l.child("allow_all_origins").errorf("true%s cannot be combined with %s: that would let every site read your users' data; list the origins instead", from("allow_all_origins"), credentials)
+		e.l.child("allow_all_origins").errorf("true%s cannot be combined with %s: that would let every site read your users' data; list the origins instead", e.from("allow_all_origins"), e.credentials())
 	}
-	ownOrigins := len(eff.AllowedOrigins) > 0 && !inherited["allowed_origins"] || len(eff.AllowedOriginRegexes) > 0 && !inherited["allowed_origin_regexes"]
+	ownOrigins := len(e.AllowedOrigins) > 0 && !e.inherited["allowed_origins"] || len(e.AllowedOriginRegexes) > 0 && !e.inherited["allowed_origin_regexes"]
 	if c.origins.all && ownOrigins {
-		l.child("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
+		e.l.child("allow_all_origins").warnf("allowed_origins and allowed_origin_regexes are ignored when allow_all_origins is true")
 	}
+}
+
+// compileOrigins builds the origin matchers and checks each origin against
+// the credentials it would be trusted with.
+func compileOrigins(e effective, c *compiled) {
 	// The effective list shows the origins as they are matched; it is a new
 	// slice, since eff's may be the file's own or the defaults'.
-	normalised := make([]string, len(eff.AllowedOrigins))
-	for i, o := range eff.AllowedOrigins {
+	normalised := make([]string, len(e.AllowedOrigins))
+	for i, o := range e.AllowedOrigins {
 		normalised[i] = o
 		p, msg := parseOriginPattern(o)
 		if msg != "" {
 			continue // reported by checkValues where it was written
 		}
 		normalised[i] = p.normalised
-		el := l.child("allowed_origins").index(i)
-		note := from("allowed_origins") // after the origin the message names
-		switch p.kind {
-		case exactOrigin:
-			if c.origins.exact == nil {
-				c.origins.exact = make(map[string]struct{}, len(eff.AllowedOrigins))
-			}
-			c.origins.exact[p.normalised] = struct{}{}
-		case anyPortOrigin:
-			c.origins.anyPort = setAdd(c.origins.anyPort, p.scheme+"://"+p.host)
-		case wildcardOrigin:
-			if c.origins.wild == nil {
-				c.origins.wild = map[wildKey]struct{}{}
-			}
-			c.origins.wild[wildKey{p.scheme, p.host, p.port}] = struct{}{}
-		}
-		publicSuffix := p.kind == wildcardOrigin && isPublicSuffix(p.host)
-		if !c.credentials {
-			if publicSuffix {
-				el.valueWarning(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+": anyone can register a site there")
-			}
-			continue
-		}
-		switch {
-		case p.normalised == "null":
-			el.valueError(o, "the null origin"+note+" cannot be trusted with "+credentials+": any site can send it from a sandboxed iframe")
-		case publicSuffix:
-			el.valueError(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+" with "+credentials+": anyone can register a site there and read your users' data")
-		case p.kind == wildcardOrigin:
-			el.valueWarning(o, "a wildcard origin"+note+" with "+credentials+": every subdomain, and whoever takes one over, can read users' data")
-		}
-		// Apart from the public-suffix error, an origin that is not
-		// https:// is a second, separate risk, wildcard or not.
-		switch {
-		case p.scheme == "https" || p.normalised == "null" || isLocalhost(p.host) || publicSuffix:
-		case p.scheme == "http":
-			el.valueWarning(o, "a plain http:// origin"+note+" with "+credentials+": anyone on the network path can impersonate it; use https://")
-		default:
-			el.valueWarning(o, "a "+p.scheme+":// origin"+note+" with "+credentials+": it is not an https:// site, so nothing proves who sends it (another app or extension can claim the same origin); allow it only if you trust every client that can")
-		}
+		addOrigin(&c.origins, p, len(e.AllowedOrigins))
+		checkOriginTrust(e, e.l.child("allowed_origins").index(i), o, p, c.credentials)
 	}
-	eff.AllowedOrigins = normalised
-	for i, r := range eff.AllowedOriginRegexes {
+	e.AllowedOrigins = normalised
+}
+
+// addOrigin adds one parsed origin to its matcher; n sizes the exact set.
+func addOrigin(os *origins, p originPattern, n int) {
+	switch p.kind {
+	case exactOrigin:
+		if os.exact == nil {
+			os.exact = make(map[string]struct{}, n)
+		}
+		os.exact[p.normalised] = struct{}{}
+	case anyPortOrigin:
+		os.anyPort = setAdd(os.anyPort, p.scheme+"://"+p.host)
+	case wildcardOrigin:
+		if os.wild == nil {
+			os.wild = map[wildKey]struct{}{}
+		}
+		os.wild[wildKey{p.scheme, p.host, p.port}] = struct{}{}
+	}
+}
+
+// checkOriginTrust says what an allowed origin risks: a wildcard over a
+// public suffix always, and with credentials the null origin, wildcards
+// and origins that are not https://.
+func checkOriginTrust(e effective, el loc, o string, p originPattern, credentials bool) {
+	note := e.from("allowed_origins") // after the origin the message names
+	publicSuffix := p.kind == wildcardOrigin && isPublicSuffix(p.host)
+	if !credentials {
+		if publicSuffix {
+			el.valueWarning(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+": anyone can register a site there")
+		}
+		return
+	}
+	switch {
+	case p.normalised == "null":
+		el.valueError(o, "the null origin"+note+" cannot be trusted with "+e.credentials()+": any site can send it from a sandboxed iframe")
+	case publicSuffix:
+		el.valueError(o, "a wildcard"+note+" over the public suffix "+strconv.Quote(p.host)+" with "+e.credentials()+": anyone can register a site there and read your users' data")
+	case p.kind == wildcardOrigin:
+		el.valueWarning(o, "a wildcard origin"+note+" with "+e.credentials()+": every subdomain, and whoever takes one over, can read users' data")
+	}
+	// Apart from the public-suffix error, an origin that is not
+	// https:// is a second, separate risk, wildcard or not.
+	switch {
+	case p.scheme == "https" || p.normalised == "null" || isLocalhost(p.host) || publicSuffix:
+	case p.scheme == "http":
+		el.valueWarning(o, "a plain http:// origin"+note+" with "+e.credentials()+": anyone on the network path can impersonate it; use https://")
+	default:
+		el.valueWarning(o, "a "+p.scheme+":// origin"+note+" with "+e.credentials()+": it is not an https:// site, so nothing proves who sends it (another app or extension can claim the same origin); allow it only if you trust every client that can")
+	}
+}
+
+// compileOriginRegexes checks where each regex pins the host and joins
+// the valid ones into one matcher.
+func compileOriginRegexes(e effective, c *compiled) {
+	for i, r := range e.AllowedOriginRegexes {
 		if checkRegex(r) != "" {
 			continue // reported by checkValues where it was written
 		}
-		checkRegexPin(l.child("allowed_origin_regexes").index(i), r, c.credentials, from("allowed_origin_regexes"), credentials)
+		checkRegexPin(e.l.child("allowed_origin_regexes").index(i), r, c.credentials, e.from("allowed_origin_regexes"), e.credentials())
 	}
-	if len(eff.AllowedOriginRegexes) > 0 {
-		valid := make([]string, 0, len(eff.AllowedOriginRegexes))
-		for _, r := range eff.AllowedOriginRegexes {
-			if checkRegex(r) == "" {
-				valid = append(valid, r)
-			}
+	if len(e.AllowedOriginRegexes) == 0 {
+		return
+	}
+	valid := make([]string, 0, len(e.AllowedOriginRegexes))
+	for _, r := range e.AllowedOriginRegexes {
+		if checkRegex(r) == "" {
+			valid = append(valid, r)
 		}
-		c.origins.regex = newRegexSet(valid)
 	}
-	if !c.origins.all && len(eff.AllowedOrigins) == 0 && len(eff.AllowedOriginRegexes) == 0 && *eff.Mode != "off" &&
-		!l.ps.hasError(l.policy, inherited, "allowed_origins", "allowed_origin_regexes", "allow_all_origins") {
-		l.warnf("allows no origin: every cross-origin request is denied; set allowed_origins, allowed_origin_regexes or allow_all_origins")
-	}
+	c.origins.regex = newRegexSet(valid)
+}
 
-	// Methods: "*" answers "*" without credentials; with them the browser
-	// takes "*" literally, so the requested method is echoed instead.
-	if slices.Equal(eff.AllowMethods, []string{"*"}) {
+// checkSomeOriginAllowed warns about an enforcing policy that admits no
+// origin, unless a broken origin key already explains it.
+func checkSomeOriginAllowed(e effective, c *compiled) {
+	if !c.origins.all && len(e.AllowedOrigins) == 0 && len(e.AllowedOriginRegexes) == 0 && *e.Mode != "off" &&
+		!e.l.ps.hasError(e.l.policy, e.inherited, "allowed_origins", "allowed_origin_regexes", "allow_all_origins") {
+		e.l.warnf("allows no origin: every cross-origin request is denied; set allowed_origins, allowed_origin_regexes or allow_all_origins")
+	}
+}
+
+// compileMethods: "*" answers "*" without credentials; with them the
+// browser takes "*" literally, so the requested method is echoed instead.
+func compileMethods(e effective, c *compiled) {
+	if slices.Equal(e.AllowMethods, []string{"*"}) {
 		c.methodsAny = true
 		if !c.credentials {
 			c.allowMethods = "*"
 		}
-	} else {
-		c.methods = slices.Clone(eff.AllowMethods)
-		c.allowMethods = strings.Join(eff.AllowMethods, ", ")
+		return
 	}
+	c.methods = slices.Clone(e.AllowMethods)
+	c.allowMethods = strings.Join(e.AllowMethods, ", ")
+}
 
+// compileAllowHeaders builds the allowed request headers and the header
+// value answering them; with "*" and credentials the requested headers are
+// echoed, as the browser takes "*" literally then.
+func compileAllowHeaders(e effective, c *compiled) {
 	var listed []string
-	for _, h := range eff.AllowHeaders {
+	for _, h := range e.AllowHeaders {
 		if h == "*" {
 			c.headersAny = true
 			continue
@@ -353,21 +420,31 @@ func compileSettings(l loc, eff *Settings, inherited map[string]bool, c *compile
 	default:
 		c.allowHeaders = strings.Join(listed, ", ")
 	}
+}
 
-	for i, h := range eff.ExposeHeaders {
+// compileExposeHeaders refuses "*" with credentials and joins the list.
+func compileExposeHeaders(e effective, c *compiled) {
+	for i, h := range e.ExposeHeaders {
 		if h == "*" && c.credentials {
-			l.child("expose_headers").index(i).valueError(h, `"*"`+from("expose_headers")+` cannot expose headers with `+credentials+`: browsers then read it as a header named "*"; list the headers`)
+			e.l.child("expose_headers").index(i).valueError(h, `"*"`+e.from("expose_headers")+` cannot expose headers with `+e.credentials()+`: browsers then read it as a header named "*"; list the headers`)
 		}
 	}
-	c.expose = strings.Join(eff.ExposeHeaders, ", ")
-	// 0 omits the header, as django-cors-headers does; -1 is the spelling
-	// of rs/cors and jub0bs/cors for "send 0", which turns caching off.
-	switch n := *eff.PreflightMaxAge; {
+	c.expose = strings.Join(e.ExposeHeaders, ", ")
+}
+
+// compileMaxAge: 0 omits the header, as django-cors-headers does; -1 is
+// the spelling of rs/cors and jub0bs/cors for "send 0", which turns
+// caching off.
+func compileMaxAge(e effective, c *compiled) {
+	switch n := *e.PreflightMaxAge; {
 	case n > 0:
 		c.maxAge = strconv.Itoa(n)
 	case n == -1:
 		c.maxAge = "0"
 	}
+}
+
+func compilePreflightVary(c *compiled) {
 	c.preflightVary = "origin, access-control-request-method, access-control-request-headers"
 	if c.pna {
 		c.preflightVary += ", access-control-request-private-network"
