@@ -13,6 +13,3 @@
 // real parser of its ecosystem and checked for what would make it fail the
 // first time a user applies it.
 package deploy
-
-// Regenerate schema/policy.schema.json after changing policy/file.go.
-//go:generate go run ./cmd/genschema

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"reflect"
 	"regexp"
 	"slices"
@@ -53,20 +54,23 @@ type Settings struct {
 // The builtin defaults are django-cors-headers' own, so its users find
 // what they know.
 var settings = []setting{
-	opt(func(s *Settings) **string { return &s.Mode }, "enforce", enum("enforce", "report", "off"), nil),
-	list(func(s *Settings) *[]string { return &s.AllowedOrigins }, []string{}, checkOrigins),
+	choice(func(s *Settings) **string { return &s.Mode }, "enforce", "report", "off"),
+	list(func(s *Settings) *[]string { return &s.AllowedOrigins }, []string{}, checkOrigins).
+		withExample(`["https://app.example.com", "https://*.example.com", "http://localhost:*"]`),
 	list(func(s *Settings) *[]string { return &s.AllowedOriginRegexes }, []string{}, checkOriginRegexes),
 	opt(func(s *Settings) **bool { return &s.AllowAllOrigins }, false, asBool, nil),
 	list(func(s *Settings) *[]string { return &s.AllowMethods },
-		[]string{"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"}, checkMethods),
+		[]string{"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"}, checkMethods).ofTokens(),
 	list(func(s *Settings) *[]string { return &s.AllowHeaders },
-		[]string{"accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"}, checkRequestHeaderNames),
-	list(func(s *Settings) *[]string { return &s.ExposeHeaders }, []string{}, checkExposeHeaderNames),
-	opt(func(s *Settings) **int { return &s.PreflightMaxAge }, 86400, integer("a whole number of seconds, e.g. 86400"), checkMaxAge),
+		[]string{"accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"}, checkRequestHeaderNames).ofTokens(),
+	list(func(s *Settings) *[]string { return &s.ExposeHeaders }, []string{}, checkExposeHeaderNames).ofTokens(),
+	opt(func(s *Settings) **int { return &s.PreflightMaxAge }, 86400, integer("a whole number of seconds, e.g. 86400"), checkMaxAge).
+		withMinimum(-1),
 	opt(func(s *Settings) **bool { return &s.AllowCredentials }, false, asBool, nil),
 	opt(func(s *Settings) **bool { return &s.AllowPrivateNetwork }, false, asBool, nil),
-	opt(func(s *Settings) **int { return &s.PreflightStatus }, 204, integer("200 or 204"), checkPreflightStatus),
-	opt(func(s *Settings) **string { return &s.UpstreamCORSHeaders }, "replace", enum("replace", "keep"), nil),
+	opt(func(s *Settings) **int { return &s.PreflightStatus }, 204, integer("200 or 204"), checkPreflightStatus).
+		withEnum("200", "204"),
+	choice(func(s *Settings) **string { return &s.UpstreamCORSHeaders }, "replace", "keep"),
 }
 
 // setting is one key of Settings, whatever its type.
@@ -81,9 +85,21 @@ type setting interface {
 	inherit(eff, own, defaults *Settings) (fromDefaults bool)
 	// check validates the value a block sets itself, on its own.
 	check(l loc, s *Settings)
+	// hints are what the JSON Schema says of the key beyond its type.
+	hints() schemaHints
 	// fieldOf points at the key's field of s, to find its name.
 	fieldOf(s *Settings) reflect.Value
 	setName(name string)
+}
+
+// schemaHints are what the JSON Schema says of a key beyond its Go type,
+// to help while typing; corsproc validate remains the authority.
+type schemaHints struct {
+	builtin string   // the builtin default as JSON; "" for none worth showing
+	enum    []string // the allowed values, as JSON
+	minimum *int
+	tokens  bool   // list items are HTTP tokens
+	example string // an example value as JSON
 }
 
 // key is a setting whose field has type F: a pointer (nil is unset) or a
@@ -96,6 +112,7 @@ type key[F any] struct {
 	clone    func(F) F
 	decode   func(loc, any) F
 	validate func(loc, F) // nil: every decoded value is fine alone
+	schema   schemaHints
 }
 
 // opt declares a key held as *T.
@@ -107,9 +124,34 @@ func opt[T any](field func(*Settings) **T, builtin T, decode func(loc, any) *T, 
 	return k
 }
 
+// choice declares a key held as *string whose value is one of allowed;
+// the first is the builtin default.
+func choice(field func(*Settings) **string, allowed ...string) *key[*string] {
+	k := opt(field, allowed[0], enum(allowed...), nil)
+	for _, a := range allowed {
+		k.schema.enum = append(k.schema.enum, strconv.Quote(a))
+	}
+	return k
+}
+
 // list declares a key held as a list of strings.
 func list(field func(*Settings) *[]string, builtin []string, validate func(loc, []string)) *key[[]string] {
 	return &key[[]string]{field: field, builtin: builtin, isSet: func(s []string) bool { return s != nil }, clone: slices.Clone[[]string], decode: asStrings, validate: validate}
+}
+
+// withEnum, withMinimum, ofTokens and withExample add to the schema what
+// the key's check enforces, or an example.
+func (k *key[F]) withEnum(json ...string) *key[F] { k.schema.enum = json; return k }
+func (k *key[F]) withMinimum(n int) *key[F]       { k.schema.minimum = &n; return k }
+func (k *key[F]) ofTokens() *key[F]               { k.schema.tokens = true; return k }
+func (k *key[F]) withExample(json string) *key[F] { k.schema.example = json; return k }
+
+func (k *key[F]) hints() schemaHints {
+	h := k.schema
+	if b, err := json.Marshal(k.builtin); err == nil && string(b) != "[]" {
+		h.builtin = string(b)
+	}
+	return h
 }
 
 func (k *key[F]) keyName() string     { return k.name }
