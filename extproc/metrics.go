@@ -181,11 +181,11 @@ func (m *Metrics) reloadFailed() {
 }
 
 // setCounters are the counters of one policy set, resolved when the set is
-// loaded so that the hot path does a map lookup (by policy name) and an
-// atomic add.
+// loaded so that the hot path indexes a slice (by the decision's policy
+// index) and does an atomic add.
 type setCounters struct {
 	m        *Metrics
-	policies map[string]*policyCounters
+	policies []*policyCounters // by position in the set
 	// retired is set, under m.seriesMu, once a newer set runs and the series
 	// of the policies it dropped are deleted: a stream still holding this
 	// set must not bring them back by creating a series.
@@ -212,14 +212,15 @@ type counterRef struct{ prometheus.Counter }
 // so that dashboards show zeros instead of gaps, and the mismatch series
 // of report-mode policies, whose zero is what says enforcing is safe.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
-	sc := &setCounters{m: m, policies: map[string]*policyCounters{}, observed: m.obs.forSet(set)}
+	sc := &setCounters{m: m, observed: m.obs.forSet(set)}
 	reasons := len(policy.Reasons())
-	for _, p := range set.Policies() {
+	for i, p := range set.Policies() {
 		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons)}
 		req := func(c policy.Class, o policy.Outcome) {
 			pc.requests[c][o] = m.requests.WithLabelValues(p.Name, c.String(), o.String())
 		}
-		if p.Mode != nil && *p.Mode == policy.Off.String() {
+		mode := set.PolicyMode(i)
+		if mode == policy.Off {
 			req(policy.Unmatched, policy.Skipped)
 		} else {
 			req(policy.Preflight, policy.Allowed)
@@ -227,11 +228,11 @@ func (m *Metrics) forSet(set *policy.Set) *setCounters {
 			req(policy.Actual, policy.Allowed)
 			req(policy.Actual, policy.Denied)
 			req(policy.NoOrigin, policy.Skipped)
-			if p.Mode != nil && *p.Mode == policy.Report.String() {
+			if mode == policy.Report {
 				pc.mismatch = m.mismatches.WithLabelValues(p.Name)
 			}
 		}
-		sc.policies[p.Name] = pc
+		sc.policies = append(sc.policies, pc)
 	}
 	return sc
 }
@@ -246,11 +247,15 @@ func (m *Metrics) replaced(old, next *setCounters) {
 	m.seriesMu.Lock()
 	defer m.seriesMu.Unlock()
 	old.retired = true
-	for name := range old.policies {
-		if _, kept := next.policies[name]; kept {
+	kept := make(map[string]bool, len(next.policies))
+	for _, pc := range next.policies {
+		kept[pc.name] = true
+	}
+	for _, pc := range old.policies {
+		if kept[pc.name] {
 			continue
 		}
-		l := prometheus.Labels{"policy": name}
+		l := prometheus.Labels{"policy": pc.name}
 		m.requests.DeletePartialMatch(l)
 		m.denials.DeletePartialMatch(l)
 		m.mismatches.DeletePartialMatch(l)
@@ -271,11 +276,12 @@ func (sc *setCounters) series(vec *prometheus.CounterVec, labels ...string) prom
 
 // decided counts one decision.
 func (sc *setCounters) decided(d *policy.Decision) {
-	if d.Policy == "" {
+	i := d.PolicyIndex()
+	if i < 0 {
 		sc.m.noPolicyReq.Inc()
 		return
 	}
-	pc := sc.policies[d.Policy]
+	pc := sc.policy(i, d.Policy)
 	if pc == nil { // a set without this policy: cannot happen, but never panic
 		if c := sc.series(sc.m.requests, d.Policy, d.Class.String(), d.Outcome.String()); c != nil {
 			c.Inc()
@@ -307,11 +313,21 @@ func (sc *setCounters) decided(d *policy.Decision) {
 
 // mismatched counts a report-mode response whose CORS headers disagree.
 func (sc *setCounters) mismatched(d *policy.Decision) {
-	if pc := sc.policies[d.Policy]; pc != nil && pc.mismatch != nil {
+	if pc := sc.policy(d.PolicyIndex(), d.Policy); pc != nil && pc.mismatch != nil {
 		pc.mismatch.Inc()
 		return
 	}
 	if c := sc.series(sc.m.mismatches, d.Policy); c != nil {
 		c.Inc()
 	}
+}
+
+// policy returns the counters of policy i, named name, or nil when this
+// set has no such policy (a decision of another set: cannot happen, since
+// a snapshot pairs the set with its counters, but never count it wrongly).
+func (sc *setCounters) policy(i int, name string) *policyCounters {
+	if i < 0 || i >= len(sc.policies) || sc.policies[i].name != name {
+		return nil
+	}
+	return sc.policies[i]
 }

@@ -13,8 +13,9 @@ import (
 // compiled is one policy ready for requests: every header value that does
 // not depend on the request is computed here, once.
 type compiled struct {
-	name string
-	mode Mode
+	name  string
+	index int // in Set.Policies
+	mode  Mode
 
 	// selection
 	hosts        map[string]struct{} // exact hosts, lower case
@@ -78,7 +79,7 @@ func compile(file string, f *File, list []Problem) ([]Policy, []*compiled, []Pro
 		}
 		checkValues(l, &p.Settings)
 		eff, inherited := merge(&p.Settings, &f.Defaults)
-		c := &compiled{name: p.Name}
+		c := &compiled{name: p.Name, index: len(out)}
 		compileMatch(l.child("match"), p.Match, c)
 		if catchAll < 0 && !ps.hasError(i, nil, "match") { // a broken match block catches nothing
 			if why := catchesAll(p.Match); why != "" {

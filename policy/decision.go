@@ -140,6 +140,16 @@ const maxHeaders = 12
 // headers of its own (the full edit is [Decision.Respond]).
 func (d *Decision) Headers() []Header { return d.headers[:d.n] }
 
+// PolicyIndex is the matched policy's position in [Set.Policies] of the
+// Set that decided, -1 when none matched, so that a caller can keep
+// per-policy state in a slice instead of looking it up by name.
+func (d *Decision) PolicyIndex() int {
+	if d.c == nil {
+		return -1
+	}
+	return d.c.index
+}
+
 func (d *Decision) add(name, value string) {
 	d.headers[d.n] = Header{name, value}
 	d.n++

@@ -149,3 +149,44 @@ policies:
 		}
 	}
 }
+
+func TestDecisionPolicyIndexIsThePositionOfThePolicyInPolicies(t *testing.T) {
+	s, err := Parse("test.yaml", []byte(`
+policies:
+  - name: api
+    match: {hosts: [api.example.com]}
+    allowed_origins: ["https://app.example.com"]
+  - name: shop
+    mode: report
+    match: {hosts: [shop.example.com]}
+    allowed_origins: ["https://app.example.com"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, host string
+		want       int
+		mode       Mode
+	}{
+		{"the first policy's decision has index 0", "api.example.com", 0, Enforce},
+		{"the second policy's decision has index 1 and its mode", "shop.example.com", 1, Report},
+		{"a request no policy matches has index -1", "other.example.com", -1, Enforce},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := s.Decide(&Request{Method: "GET", Host: tt.host, Path: "/", Origin: "https://app.example.com", Origins: 1})
+			if got := d.PolicyIndex(); got != tt.want {
+				t.Fatalf("PolicyIndex() = %d, want %d", got, tt.want)
+			}
+			if tt.want < 0 {
+				return
+			}
+			if name := s.Policies()[tt.want].Name; name != d.Policy {
+				t.Errorf("Policies()[%d] is %q, the decision's policy is %q", tt.want, name, d.Policy)
+			}
+			if m := s.PolicyMode(tt.want); m != tt.mode {
+				t.Errorf("PolicyMode(%d) = %v, want %v", tt.want, m, tt.mode)
+			}
+		})
+	}
+}

@@ -82,3 +82,6 @@ func (s *Set) Warnings() []Problem { return s.warnings }
 // normalised, for display. The slice is the caller's own; decisions never
 // read it, so what a caller does with it cannot change the Set.
 func (s *Set) Policies() []Policy { return slices.Clone(s.resolved) }
+
+// PolicyMode is the mode of policy i of [Set.Policies].
+func (s *Set) PolicyMode(i int) Mode { return s.policies[i].mode }
