@@ -9,6 +9,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+
+	"github.com/corsproc/corsproc/internal/httpgrammar"
 )
 
 // Envoy's default header limits (HttpConnectionManager max_request_headers_kb
@@ -134,24 +136,7 @@ var errMutation = errors.New("invalid header mutation")
 // validHeaderName is Envoy's HeaderUtility::headerNameIsValid: an HTTP token,
 // or ":" followed by a token for a pseudo header.
 func validHeaderName(name string) bool {
-	name = strings.TrimPrefix(name, ":")
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if !isTokenChar(name[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return httpgrammar.IsToken(strings.TrimPrefix(name, ":"))
 }
 
 // validHeaderValue is Envoy's HeaderUtility::headerValueIsValid: no NUL,
