@@ -190,9 +190,6 @@ type setCounters struct {
 	// of the policies it dropped are deleted: a stream still holding this
 	// set must not bring them back by creating a series.
 	retired bool
-	// observed are the traffic summaries of the set's policies that are
-	// not off.
-	observed map[string]*observe.Policy
 }
 
 type policyCounters struct {
@@ -203,6 +200,8 @@ type policyCounters struct {
 	// set's scrape, and almost all of them zero forever.
 	denials  []atomic.Pointer[counterRef] // by Reason
 	mismatch prometheus.Counter           // report mode only
+	// observed is the policy's traffic summary; nil when it is off.
+	observed *observe.Policy
 }
 
 // counterRef holds a counter behind an atomic pointer.
@@ -212,10 +211,11 @@ type counterRef struct{ prometheus.Counter }
 // so that dashboards show zeros instead of gaps, and the mismatch series
 // of report-mode policies, whose zero is what says enforcing is safe.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
-	sc := &setCounters{m: m, observed: m.obs.forSet(set)}
+	sc := &setCounters{m: m}
+	observed := m.obs.forSet(set)
 	reasons := len(policy.Reasons())
 	for i, p := range set.Policies() {
-		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons)}
+		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons), observed: observed[p.Name]}
 		req := func(c policy.Class, o policy.Outcome) {
 			pc.requests[c][o] = m.requests.WithLabelValues(p.Name, c.String(), o.String())
 		}

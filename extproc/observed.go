@@ -30,8 +30,8 @@ func (o *observers) forSet(set *policy.Set) map[string]*observe.Policy {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	next := map[string]*observe.Policy{}
-	for _, p := range set.Policies() {
-		if p.Mode != nil && *p.Mode == policy.Off.String() {
+	for i, p := range set.Policies() {
+		if set.PolicyMode(i) == policy.Off {
 			continue
 		}
 		if old := o.byName[p.Name]; old != nil {
@@ -67,8 +67,8 @@ func (sc *setCounters) observe(r *policy.Request, d *policy.Decision) {
 	if d.Class != policy.Preflight && d.Class != policy.Actual {
 		return
 	}
-	if o := sc.observed[d.Policy]; o != nil {
-		o.Request(r.Origin, d.Class == policy.Preflight, r.RequestMethod, r.RequestHeaders, d.Outcome == policy.Allowed)
+	if pc := sc.policy(d.PolicyIndex(), d.Policy); pc != nil && pc.observed != nil {
+		pc.observed.Request(r.Origin, d.Class == policy.Preflight, r.RequestMethod, r.RequestHeaders, d.Outcome == policy.Allowed)
 	}
 }
 
@@ -78,8 +78,8 @@ func (sc *setCounters) observeService(r *policy.Request, d *policy.Decision, up 
 	if d.Mode != policy.Report || up.AllowOrigin == "" || !strings.EqualFold(up.AllowCredentials, "true") {
 		return
 	}
-	if o := sc.observed[d.Policy]; o != nil && (up.AllowOrigin == r.Origin) {
-		o.ServiceCredentials(r.Origin)
+	if pc := sc.policy(d.PolicyIndex(), d.Policy); pc != nil && pc.observed != nil && up.AllowOrigin == r.Origin {
+		pc.observed.ServiceCredentials(r.Origin)
 	}
 }
 
