@@ -165,45 +165,10 @@ func decode(file string, data []byte, split bool) (*File, []Problem, *ast.File, 
 		l := top.child(key)
 		switch key {
 		case "defaults":
-			dm, ok := asMap(l, item.Value)
-			if !ok {
-				continue
-			}
-			for _, kv := range dm {
-				k, _ := kv.Key.(string)
-				if !decodeSetting(l.child(k), k, kv.Value, &f.Defaults) {
-					hint := "defaults takes only the CORS keys: " + strings.Join(settingKeys, ", ")
-					if k == "name" || k == "match" {
-						hint = k + " belongs to a policy, not to defaults"
-					}
-					l.child(k).errorf("unknown key; %s", hint)
-				}
-			}
+			decodeDefaults(l, item.Value, &f.Defaults)
 		case "policies":
 			sawPolicies = true
-			if chunks != nil && item.Value == nil {
-				all := make([]any, 0, chunks[len(chunks)-1].first+chunks[len(chunks)-1].n)
-				for _, c := range chunks {
-					all = append(all, c.list...)
-					c.list = nil
-				}
-				item.Value = all
-			}
-			list, ok := item.Value.([]any)
-			if !ok {
-				if item.Value == nil {
-					l.errorf("needs a list of policies")
-				} else {
-					l.errorf("must be a list of policies, not %s", kind(item.Value))
-				}
-				continue
-			}
-			if len(list) == 0 {
-				l.warnf("the list is empty: corsproc will not touch any request")
-			}
-			for i, pv := range list {
-				f.Policies = append(f.Policies, decodePolicy(ps, i, pv))
-			}
+			f.Policies = append(f.Policies, decodePolicies(l, item.Value, chunks)...)
 		default:
 			hint := "the top level has only defaults and policies"
 			if slices.Contains(settingKeys, key) {
@@ -216,6 +181,54 @@ func decode(file string, data []byte, split bool) (*File, []Problem, *ast.File, 
 		top.child("policies").errorf("missing; list at least one policy")
 	}
 	return f, ps.list, tree, chunks
+}
+
+// decodeDefaults decodes the defaults block into s.
+func decodeDefaults(l loc, v any, s *Settings) {
+	dm, ok := asMap(l, v)
+	if !ok {
+		return
+	}
+	for _, kv := range dm {
+		k, _ := kv.Key.(string)
+		if !decodeSetting(l.child(k), k, kv.Value, s) {
+			hint := "defaults takes only the CORS keys: " + strings.Join(settingKeys, ", ")
+			if k == "name" || k == "match" {
+				hint = k + " belongs to a policy, not to defaults"
+			}
+			l.child(k).errorf("unknown key; %s", hint)
+		}
+	}
+}
+
+// decodePolicies decodes the policies list; a list parsed in chunks (v is
+// nil then) is gathered from them.
+func decodePolicies(l loc, v any, chunks []*policyChunk) []Policy {
+	if chunks != nil && v == nil {
+		all := make([]any, 0, chunks[len(chunks)-1].first+chunks[len(chunks)-1].n)
+		for _, c := range chunks {
+			all = append(all, c.list...)
+			c.list = nil
+		}
+		v = all
+	}
+	list, ok := v.([]any)
+	if !ok {
+		if v == nil {
+			l.errorf("needs a list of policies")
+		} else {
+			l.errorf("must be a list of policies, not %s", kind(v))
+		}
+		return nil
+	}
+	if len(list) == 0 {
+		l.warnf("the list is empty: corsproc will not touch any request")
+	}
+	policies := make([]Policy, 0, len(list))
+	for i, pv := range list {
+		policies = append(policies, decodePolicy(l.ps, i, pv))
+	}
+	return policies
 }
 
 // errMultipleDocuments says the file holds more than one document.
