@@ -309,7 +309,7 @@ func compositeExtProc(t *testing.T, f *hcmv3.HttpFilter) *extprocv3.ExternalProc
 }
 
 // The headers corsproc reads (extproc/headers.go: readRequest and
-// readUpstream, SPEC §3), and credentials it must never receive.
+// readUpstream, docs/contract.md §3), and credentials it must never receive.
 var (
 	corsprocReads = []string{":method", ":authority", ":path", "origin",
 		"access-control-request-method", "access-control-request-headers", "access-control-request-private-network",

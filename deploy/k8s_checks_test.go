@@ -254,7 +254,7 @@ func corsprocContainer(t *testing.T, r *rendering) (*appsv1.Deployment, corev1.C
 }
 
 // checkCorsproc holds the corsproc Deployment, Service, ConfigMap and
-// NetworkPolicy of a rendering to the SPEC: ports, probes, flags, policy,
+// NetworkPolicy of a rendering to the contract: ports, probes, flags, policy,
 // and who may connect.
 func checkCorsproc(t *testing.T, r *rendering, gateway pod) {
 	d, c := corsprocContainer(t, r)
@@ -273,7 +273,7 @@ func checkCorsproc(t *testing.T, r *rendering, gateway pod) {
 		}
 		g, a := addrPort(t, grpcAddr), addrPort(t, adminAddr)
 		if g != grpcPort || a != adminPort {
-			t.Errorf("gRPC on %d and admin on %d, SPEC says %d and %d", g, a, grpcPort, adminPort)
+			t.Errorf("gRPC on %d and admin on %d, the contract says %d and %d", g, a, grpcPort, adminPort)
 		}
 		want := map[string]int32{"grpc": int32(g), "metrics": int32(a)}
 		if len(c.Ports) != len(want) {

@@ -448,7 +448,7 @@ const (
 	hcObservability             // the request headers in observability mode
 )
 
-// headerCaseOf reads the seed of a SPEC table stream back into a
+// headerCaseOf reads the seed of a contract table stream back into a
 // headerCase.
 func headerCaseOf(msgs []*extprocv3.ProcessingRequest) headerCase {
 	var hc headerCase

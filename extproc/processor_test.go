@@ -26,7 +26,7 @@ func preflight(host, origin, method string, kv ...string) *extprocv3.ProcessingR
 	return request("OPTIONS", host, append([]string{"origin", origin, "access-control-request-method", method}, kv...)...)
 }
 
-// TestProcessorFollowsSpecDecisions drives every branch of SPEC §3 over a
+// TestProcessorFollowsSpecDecisions drives every branch of docs/contract.md §3 over a
 // real gRPC stream, as Envoy does.
 func TestProcessorFollowsSpecDecisions(t *testing.T) {
 	t.Parallel()

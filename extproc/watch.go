@@ -13,7 +13,7 @@ import (
 
 // Debounce timings of [WatchFiles]: a burst of events is acted on once it
 // has been quiet for watchQuiet, and at the latest watchMaxDelay after its
-// first event, well within the 2 s the SPEC allows.
+// first event, well within the 2 s the contract allows.
 const (
 	watchQuiet    = 100 * time.Millisecond
 	watchMaxDelay = time.Second

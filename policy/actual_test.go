@@ -1,6 +1,6 @@
 package policy
 
-// Actual CORS requests (SPEC §3, "Actual CORS request" and "Every response
+// Actual CORS requests (docs/contract.md §3, "Actual CORS request" and "Every response
 // of a policy in enforce"): the decision, then what the response phase does
 // to the service's headers: replace or keep, vary merging, allow-all.
 

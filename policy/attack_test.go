@@ -2,7 +2,7 @@ package policy
 
 // The attack list of notes/cors-rules.md, as decisions: each origin is sent
 // both as an actual request and as a preflight, and must be allowed or
-// denied as the SPEC says; a denied one must never be reflected.
+// denied as the contract says; a denied one must never be reflected.
 
 import (
 	"runtime"

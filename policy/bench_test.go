@@ -97,7 +97,7 @@ func decBenchScenarios() []decBenchScenario {
 		}
 		decBenchOnce.scenarios = []decBenchScenario{exact(1), exact(1000), exact(100000), wild(100), regexes(10)}
 		for i := range decBenchOnce.scenarios {
-			// The SPEC §2 defaults, written out for rs/cors.
+			// The docs/contract.md §2 defaults, written out for rs/cors.
 			o := &decBenchOnce.scenarios[i].opts
 			o.AllowedMethods = []string{"DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"}
 			o.AllowedHeaders = []string{"accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"}

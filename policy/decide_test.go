@@ -1,6 +1,6 @@
 package policy
 
-// Decision tests, written from SPEC §3 rather than from the code. This file
+// Decision tests, written from docs/contract.md §3 rather than from the code. This file
 // holds the shared helpers and the cases that cut across request classes:
 // modes, requests without an origin and --debug-headers. Preflights,
 // actual requests, policy selection and the attack list have files of their
@@ -14,13 +14,13 @@ import (
 	"testing"
 )
 
-// The origin most cases send, and the policy most cases use: the SPEC §2
+// The origin most cases send, and the policy most cases use: the docs/contract.md §2
 // defaults with one allowed origin.
 const (
 	decOrigin = "https://app.example.com"
 	decEvil   = "https://evil.example.net"
 
-	// The default allow_methods and allow_headers answers, as SPEC §2 lists
+	// The default allow_methods and allow_headers answers, as docs/contract.md §2 lists
 	// them (django-cors-headers' defaults).
 	decDefaultMethods = "DELETE, GET, OPTIONS, PATCH, POST, PUT"
 	decDefaultHeaders = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with"
@@ -123,7 +123,7 @@ func decRun(t *testing.T, cases []decCase) {
 }
 
 // decCheck decides req, runs the response phase against up and compares
-// everything with want; it also checks the SPEC's "never" invariants on
+// everything with want; it also checks the contract's "never" invariants on
 // every case.
 func decCheck(t *testing.T, s *Set, req Request, up Upstream, want decWant) {
 	t.Helper()
@@ -197,7 +197,7 @@ func decCheckHeaders(t *testing.T, got []Header, want decWant) {
 	}
 }
 
-// decInvariants checks what SPEC §3 says must never happen, whatever the
+// decInvariants checks what docs/contract.md §3 says must never happen, whatever the
 // request: a reflected origin that is not the request's, "*" with
 // credentials, a header value with bytes outside visible ASCII, space and
 // tab, duplicate header names.

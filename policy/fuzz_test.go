@@ -1,8 +1,8 @@
 package policy
 
-// Fuzz tests. Their invariants come from SPEC §3's "Never" list: never
+// Fuzz tests. Their invariants come from docs/contract.md §3's "Never" list: never
 // allow an origin that no rule matches (checked against decRef, a matcher
-// written here from the pattern grammar of SPEC §2, independently of
+// written here from the pattern grammar of docs/contract.md §2, independently of
 // origin.go), never "*" with credentials, never a header value with bytes
 // outside visible ASCII, space and tab, never a panic.
 //
@@ -39,7 +39,7 @@ func decNewRef(all bool, origins []string, regexes ...string) decRef {
 	return r
 }
 
-// allows reports whether the SPEC admits origin o: not over 2048 bytes;
+// allows reports whether the contract admits origin o: not over 2048 bytes;
 // then allow-all admits anything (it answers "*" and reflects nothing);
 // otherwise only visible ASCII, and an exact entry byte for byte, a port
 // wildcard, a subdomain wildcard or a whole-origin regex; null only when
@@ -80,7 +80,7 @@ func (r decRef) allows(o string) bool {
 	return false
 }
 
-// decRefShape is SPEC §2's serialized-origin grammar as a regular
+// decRefShape is docs/contract.md §2's serialized-origin grammar as a regular
 // expression, written here apart from internal/httpgrammar: a lower-case
 // scheme, "://", a host of DNS labels (1-63 bytes of a-z0-9-_, an optional
 // final dot) or an IPv6 address in brackets, and a port of 1-5 digits

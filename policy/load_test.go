@@ -1,6 +1,6 @@
 package policy
 
-// Loading and validation tests, written from SPEC §2: every error refuses
+// Loading and validation tests, written from docs/contract.md §2: every error refuses
 // the file, every warning lets it load, and each names the file, the policy
 // and the key. Origin patterns have origin_pattern_test.go; the exact
 // messages `validate` prints are the golden files under testdata/.
@@ -259,7 +259,7 @@ policies:
 		{"an explicit [] overrides a default list", strconv.Itoa(len(ps[1].AllowedOrigins)) + strconv.Itoa(len(ps[1].ExposeHeaders)), "00"},
 		{"an explicit [] is still a list, not unset", strconv.FormatBool(ps[1].AllowedOrigins != nil && ps[1].ExposeHeaders != nil), "true"},
 		{"a policy setting nothing takes every default", strings.Join(ps[2].AllowedOrigins, " ") + " " + strconv.FormatBool(*ps[2].AllowCredentials), "https://app.example.com true"},
-		// SPEC §2: the keys' own defaults, django-cors-headers' for CORS.
+		// docs/contract.md §2: the keys' own defaults, django-cors-headers' for CORS.
 		{"mode defaults to enforce", *ps[2].Mode, "enforce"},
 		{"allow_methods defaults to django-cors-headers'", strings.Join(ps[2].AllowMethods, ","), "DELETE,GET,OPTIONS,PATCH,POST,PUT"},
 		{"allow_headers defaults to django-cors-headers'", strings.Join(ps[2].AllowHeaders, ","), "accept,authorization,content-type,user-agent,x-csrftoken,x-requested-with"},
@@ -293,7 +293,7 @@ func TestPoliciesAreCopies(t *testing.T) {
 	}
 }
 
-// TestParseReportsEveryProblemTogether is SPEC §2's promise that one pass
+// TestParseReportsEveryProblemTogether is docs/contract.md §2's promise that one pass
 // fixes a file: N problems in, N problems out, in file order, with lines.
 func TestParseReportsEveryProblemTogether(t *testing.T) {
 	t.Parallel()
@@ -344,7 +344,7 @@ policies:
 	}
 }
 
-// TestSpecExampleMessage is the message SPEC §2 shows, byte for byte.
+// TestSpecExampleMessage is the message docs/contract.md §2 shows, byte for byte.
 func TestSpecExampleMessage(t *testing.T) {
 	t.Parallel()
 	const file = `policies:

@@ -1,6 +1,6 @@
 package policy
 
-// Origin patterns in allowed_origins, from SPEC §2 and the "What Origin
+// Origin patterns in allowed_origins, from docs/contract.md §2 and the "What Origin
 // values look like" section of the CORS notes: what parses, what it is
 // normalised to (the bytes a browser sends), what is refused and why, and
 // the origin checks that depend on credentials.
@@ -179,7 +179,7 @@ func TestOriginChecksInPolicies(t *testing.T) {
 
 // TestNormalisedOriginsAreWhatMatches: the matcher holds the normalised
 // entry, compared byte for byte with the request origin, which is never
-// normalised itself (SPEC §2).
+// normalised itself (docs/contract.md §2).
 func TestNormalisedOriginsAreWhatMatches(t *testing.T) {
 	t.Parallel()
 	s := ldCheck(t, ldOne(`allowed_origins: ["HTTPS://App.Example.COM:443", "http://[0:0::1]:8080", "https://bücher.example", "https://*.Example.NET"]`), []ldWant{

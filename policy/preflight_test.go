@@ -1,6 +1,6 @@
 package policy
 
-// Preflight decisions (SPEC §3, first bullet): what an allowed preflight is
+// Preflight decisions (docs/contract.md §3, first bullet): what an allowed preflight is
 // answered with, header by header, and every way a preflight is denied.
 
 import (
@@ -43,7 +43,7 @@ func TestPreflightAllowed(t *testing.T) {
 	pna := func(r Request) Request { r.PrivateNetwork = true; return r }
 	decRun(t, []decCase{
 		{
-			name:   "an allowed preflight is answered locally with exactly the headers SPEC lists",
+			name:   "an allowed preflight is answered locally with exactly the headers the contract lists",
 			policy: decBasic, req: decPreflight(decOrigin, "PUT", "content-type"),
 			want: decAllowed(decAllowedPreflight()),
 		},

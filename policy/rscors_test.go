@@ -7,11 +7,11 @@ package policy
 // access-control-allow-origin is sent) and that header's exact value.
 //
 // Where they disagree, the disagreement must be one of decRSDifferences:
-// deliberate, each with the reason and the side SPEC §3 takes, and each
+// deliberate, each with the reason and the side docs/contract.md §3 takes, and each
 // seen at least once in the corpus so that this list stays true. Not in the
 // corpus, because corsproc refuses the configuration: rs/cors with
 // AllowedOrigins ["*"] and AllowCredentials sends "*" beside
-// allow-credentials: true, which browsers reject (SPEC §2 makes it an
+// allow-credentials: true, which browsers reject (docs/contract.md §2 makes it an
 // error).
 
 import (
@@ -150,14 +150,14 @@ type decRSDifference struct {
 var decRSDifferences = []decRSDifference{
 	{
 		name: "request origins are compared byte for byte",
-		why: "rs/cors lower-cases the request origin before comparing (and reflects it as sent); SPEC §2 compares " +
+		why: "rs/cors lower-cases the request origin before comparing (and reflects it as sent); docs/contract.md §2 compares " +
 			"request origins byte for byte with the normalised entries, as browsers send them lower case",
 		applies: func(c decRSConfig, r Request) bool { return !c.allowAll && r.Origin != strings.ToLower(r.Origin) },
 	},
 	{
 		name: "a wildcard stands for whole labels",
 		why: `rs/cors's "*" matches any run of bytes, the empty one included ("https://.example.com", ` +
-			`"https://evil.net/.example.com", "https://a..example.com"); SPEC §2's stands for one or more labels of a-z0-9-_`,
+			`"https://evil.net/.example.com", "https://a..example.com"); docs/contract.md §2's stands for one or more labels of a-z0-9-_`,
 		applies: func(c decRSConfig, r Request) bool {
 			labels, ok := strings.CutSuffix(strings.TrimPrefix(r.Origin, "https://"), ".example.com")
 			return c.wildcard && ok && !decRefMatch("https://*.example.com", "https://"+labels+".example.com")
@@ -165,7 +165,7 @@ var decRSDifferences = []decRSDifference{
 	},
 	{
 		name: "an actual request is judged on its origin only",
-		why: "rs/cors withholds allow-origin from an actual request whose method is not in AllowedMethods; SPEC §3 " +
+		why: "rs/cors withholds allow-origin from an actual request whose method is not in AllowedMethods; docs/contract.md §3 " +
 			"answers an actual request on its origin (allow_methods is a preflight matter, and browsers preflight " +
 			"every method but GET, HEAD and POST)",
 		applies: func(c decRSConfig, r Request) bool {
@@ -175,7 +175,7 @@ var decRSDifferences = []decRSDifference{
 	},
 	{
 		name: "GET, HEAD and POST are always allowed",
-		why: "rs/cors refuses a preflight for POST when AllowedMethods does not list it; SPEC §3 always allows " +
+		why: "rs/cors refuses a preflight for POST when AllowedMethods does not list it; docs/contract.md §3 always allows " +
 			"GET, HEAD and POST, as browsers do",
 		applies: func(c decRSConfig, r Request) bool {
 			return decIsPreflight(r) && (r.RequestMethod == "GET" || r.RequestMethod == "HEAD" || r.RequestMethod == "POST") &&
@@ -193,14 +193,14 @@ var decRSDifferences = []decRSDifference{
 	{
 		name: "requested header names are a list in any form",
 		why: "rs/cors accepts the requested names only lower case, sorted, unique, with at most one space around " +
-			"each (what Chromium sends) and rejects anything else; SPEC §3 compares names case-insensitively, " +
+			"each (what Chromium sends) and rejects anything else; docs/contract.md §3 compares names case-insensitively, " +
 			"in any order, across several lines, tolerating odd whitespace and empty elements",
 		applies:        func(c decRSConfig, r Request) bool { return decIsPreflight(r) && !decRSCanonical(r.RequestHeaders) },
 		corsprocAllows: true,
 	},
 	{
 		name: `"*" never covers authorization`,
-		why: `rs/cors's AllowedHeaders ["*"] allows authorization; the Fetch standard and SPEC §3 say "*" never ` +
+		why: `rs/cors's AllowedHeaders ["*"] allows authorization; the Fetch standard and docs/contract.md §3 say "*" never ` +
 			`covers it, so corsproc allows it only when named`,
 		applies: func(c decRSConfig, r Request) bool {
 			return c.anyHeader && decIsPreflight(r) && strings.Contains(strings.ToLower(strings.Join(r.RequestHeaders, ",")), "authorization")
@@ -208,7 +208,7 @@ var decRSDifferences = []decRSDifference{
 	},
 	{
 		name: "a requested header name must be a token",
-		why: `rs/cors's AllowedHeaders ["*"] accepts any requested bytes and echoes them; SPEC §3 denies a ` +
+		why: `rs/cors's AllowedHeaders ["*"] accepts any requested bytes and echoes them; docs/contract.md §3 denies a ` +
 			`preflight whose requested header name is not a token`,
 		applies: func(c decRSConfig, r Request) bool {
 			_, bad, _ := (&compiled{headersAny: true}).checkHeaders(r.RequestHeaders)
@@ -218,25 +218,25 @@ var decRSDifferences = []decRSDifference{
 	{
 		name: "several origin lines are malformed",
 		why: "rs/cors reads the first origin line (and on an actual request reflects them all, which browsers " +
-			"reject); SPEC §3 denies a request with several origin lines",
+			"reject); docs/contract.md §3 denies a request with several origin lines",
 		applies: func(c decRSConfig, r Request) bool { return r.Origins > 1 },
 	},
 	{
 		name: "an empty access-control-request-method is a malformed preflight",
 		why: "rs/cors treats an OPTIONS with an empty access-control-request-method as an actual request and, " +
-			"for an allowed origin, answers it; SPEC §3 denies it as a malformed preflight",
+			"for an allowed origin, answers it; docs/contract.md §3 denies it as a malformed preflight",
 		applies: func(c decRSConfig, r Request) bool { return decIsPreflight(r) && r.RequestMethod == "" },
 	},
 	{
 		name: "allow-all answers every response",
 		why: `with allow-all and no credentials corsproc gives every response "*", with or without an origin ` +
-			`(SPEC §3: the answer is the same for everyone, so no vary is needed); rs/cors adds nothing without an origin`,
+			`(docs/contract.md §3: the answer is the same for everyone, so no vary is needed); rs/cors adds nothing without an origin`,
 		applies:        func(c decRSConfig, r Request) bool { return c.allowAll && r.Origin == "" },
 		corsprocAllows: true,
 	},
 	{
 		name: "origins over 2048 bytes are denied",
-		why: "rs/cors compares any origin, and its allow-all answers \"*\" to it; SPEC §3 denies origins over " +
+		why: "rs/cors compares any origin, and its allow-all answers \"*\" to it; docs/contract.md §3 denies origins over " +
 			"2048 bytes without running a pattern",
 		applies: func(c decRSConfig, r Request) bool { return len(r.Origin) > MaxOriginLength },
 	},
@@ -335,7 +335,7 @@ func TestDifferentialRSCors(t *testing.T) {
 			d := decRSDifferences[i]
 			seen[d.name]++
 			if (ours != "") != d.corsprocAllows {
-				t.Errorf("%s: %q: corsproc answers allow-origin %q (rs/cors %q), but SPEC §3 has it allowed=%v",
+				t.Errorf("%s: %q: corsproc answers allow-origin %q (rs/cors %q), but docs/contract.md §3 has it allowed=%v",
 					desc, d.name, ours, theirs, d.corsprocAllows)
 			}
 		}

@@ -1,6 +1,6 @@
 package policy
 
-// Policy selection (SPEC §2 "match"): the first policy whose conditions all
+// Policy selection (docs/contract.md §2 "match"): the first policy whose conditions all
 // hold is used; hosts compare case-insensitively without the port, "*."
 // stands for one or more labels but not the apex, path prefixes and the
 // whole-path regex see the path without its query, routes are Envoy route

@@ -21,7 +21,7 @@ const adminPolicy = `policies:
 `
 
 // TestServeMetricsMove drives requests through the ext_proc listener and
-// reads /metrics as Prometheus would: every counter of SPEC §4 moves.
+// reads /metrics as Prometheus would: every counter of docs/contract.md §4 moves.
 func TestServeMetricsMove(t *testing.T) {
 	t.Parallel()
 	path := testutil.WriteFile(t, t.TempDir(), "policy.yaml", adminPolicy)

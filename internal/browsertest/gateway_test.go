@@ -147,7 +147,7 @@ func (g *gateway) Reload(t testing.TB, policyYAML string) {
 	start := time.Now()
 	for !done() {
 		if time.Since(start) > testutil.Patience() {
-			t.Fatalf("corsproc did not act on the new %s within %v (SPEC: 2s); log:\n%s", g.path, testutil.Patience(), g.Logs())
+			t.Fatalf("corsproc did not act on the new %s within %v (the contract: 2 s); log:\n%s", g.path, testutil.Patience(), g.Logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -148,7 +148,7 @@ var decisionCases = []decisionCase{{
 	status:  200, reached: true, want: map[string]string{"access-control-allow-origin": "https://route.example.com", "vary": "origin"},
 }}
 
-// TestGatewayDecisions sends every case of SPEC §3 from an HTTP client
+// TestGatewayDecisions sends every case of docs/contract.md §3 from an HTTP client
 // through the Envoy stand-in and corsproc to the service.
 func TestGatewayDecisions(t *testing.T) {
 	t.Parallel()

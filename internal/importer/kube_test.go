@@ -83,7 +83,7 @@ func TestIngressNginxBehaviour(t *testing.T) {
 			req:      policy.Request{Method: "GET", Host: "api.example.com", Path: "/v1", Origin: "https://APP.example.com"},
 			nginx:    &answer{allowed: true, allowOrigin: "https://APP.example.com", credentials: true},
 			corsproc: &answer{},
-			why:      "corsproc compares request origins byte for byte with normalised entries; browsers send origins in lower case (SPEC §2)",
+			why:      "corsproc compares request origins byte for byte with normalised entries; browsers send origins in lower case (docs/contract.md §2)",
 		},
 		{
 			name:  "a Prefix path matches whole segments only",
