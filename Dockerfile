@@ -27,7 +27,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
-      -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+      -ldflags "-s -w -X github.com/corsproc/corsproc/internal/buildinfo.version=${VERSION} -X github.com/corsproc/corsproc/internal/buildinfo.commit=${COMMIT}" \
       -o /out/corsproc ./cmd/corsproc
 
 # static-debian12:nonroot has CA certificates and tzdata, no shell, and runs

@@ -118,7 +118,7 @@ func TestDockerfile(t *testing.T) {
 				run = j
 			}
 		}
-		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=", "-X main.commit=", "./cmd/corsproc"} {
+		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X " + buildinfoPkg + ".version=", "-X " + buildinfoPkg + ".commit=", "./cmd/corsproc"} {
 			if !strings.Contains(run, want) {
 				t.Errorf("the go build step lacks %q:\n%s", want, run)
 			}
@@ -156,17 +156,20 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the build image has Go %s, go.mod needs %s", goVersion, mf.Go.Version)
 		}
 	})
-	t.Run("main declares the string variables the ldflags stamp", func(t *testing.T) {
+	t.Run("buildinfo declares the string variables the ldflags stamp", func(t *testing.T) {
 		// -X silently does nothing for a variable that does not exist or is
 		// not a string, so the image would report an empty version.
-		vars := packageStringVars(t, repoPath("cmd/corsproc"))
+		vars := packageStringVars(t, repoPath("internal/buildinfo"))
 		for _, v := range []string{"version", "commit"} {
 			if !vars[v] {
-				t.Errorf("package main in cmd/corsproc has no string variable %q", v)
+				t.Errorf("package %s has no string variable %q", buildinfoPkg, v)
 			}
 		}
 	})
 }
+
+// buildinfoPkg is the package whose variables the Dockerfile stamps.
+const buildinfoPkg = "github.com/corsproc/corsproc/internal/buildinfo"
 
 // packageStringVars lists the package-level string variables of the
 // non-test Go files in dir.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/corsproc/corsproc/internal/buildinfo"
 	"github.com/corsproc/corsproc/policy"
 )
 
@@ -81,6 +82,7 @@ type configView struct {
 	Embedded bool             `json:"embedded_development_policy"`
 	Warnings []policy.Problem `json:"warnings"`
 	Policies []policy.Policy  `json:"policies"`
+	Build    buildinfo.Info   `json:"build"`
 }
 
 func (a *admin) config(w http.ResponseWriter, _ *http.Request) {
@@ -92,6 +94,7 @@ func (a *admin) config(w http.ResponseWriter, _ *http.Request) {
 		Embedded: a.p.Path() == "",
 		Warnings: snap.set.Warnings(),
 		Policies: snap.set.Policies(),
+		Build:    buildinfo.Get(),
 	}
 	if v.Warnings == nil {
 		v.Warnings = []policy.Problem{}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/corsproc/corsproc/internal/buildinfo"
 	"github.com/corsproc/corsproc/internal/observe"
 	"github.com/corsproc/corsproc/policy"
 )
@@ -127,8 +128,17 @@ func NewMetrics() *Metrics {
 		Name: "corsproc_streams_active",
 		Help: "ext_proc streams open now.",
 	})
+	build := buildinfo.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "corsproc_build_info",
+		Help: "Always 1; the labels say which corsproc runs: version, commit and the Go version that built it.",
+		ConstLabels: prometheus.Labels{
+			"version": build.Version, "commit": build.Commit, "goversion": build.GoVersion,
+		},
+	})
+	buildInfo.Set(1)
 	for _, c := range []prometheus.Collector{
-		m.requests, m.denials, m.mismatches, m.streamErrs, m.phases,
+		buildInfo, m.requests, m.denials, m.mismatches, m.streamErrs, m.phases,
 		m.reloads, m.lastOK, m.lastResult, m.info, m.streams,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
