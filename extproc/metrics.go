@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/corsproc/corsproc/internal/buildinfo"
 	"github.com/corsproc/corsproc/internal/observe"
@@ -196,6 +197,7 @@ func (m *Metrics) reloadFailed() {
 type setCounters struct {
 	m        *Metrics
 	policies []*policyCounters // by position in the set
+	noPolicy *metadataCache    // the metadata of requests no policy matched
 	// retired is set, under m.seriesMu, once a newer set runs and the series
 	// of the policies it dropped are deleted: a stream still holding this
 	// set must not bring them back by creating a series.
@@ -212,6 +214,9 @@ type policyCounters struct {
 	mismatch prometheus.Counter           // report mode only
 	// observed is the policy's traffic summary; nil when it is off.
 	observed *observe.Policy
+	// meta is the policy's dynamic metadata, kept here because this is
+	// what the hot path already looks up by the decision's policy index.
+	meta *metadataCache
 }
 
 // counterRef holds a counter behind an atomic pointer.
@@ -221,11 +226,12 @@ type counterRef struct{ prometheus.Counter }
 // so that dashboards show zeros instead of gaps, and the mismatch series
 // of report-mode policies, whose zero is what says enforcing is safe.
 func (m *Metrics) forSet(set *policy.Set) *setCounters {
-	sc := &setCounters{m: m}
+	sc := &setCounters{m: m, noPolicy: newMetadataCache("")}
 	observed := m.obs.forSet(set)
 	reasons := len(policy.Reasons())
 	for i, p := range set.Policies() {
-		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons), observed: observed[p.Name]}
+		pc := &policyCounters{name: p.Name, denials: make([]atomic.Pointer[counterRef], reasons), observed: observed[p.Name],
+			meta: newMetadataCache(p.Name)}
 		req := func(c policy.Class, o policy.Outcome) {
 			pc.requests[c][o] = m.requests.WithLabelValues(p.Name, c.String(), o.String())
 		}
@@ -284,41 +290,44 @@ func (sc *setCounters) series(vec *prometheus.CounterVec, labels ...string) prom
 	return vec.WithLabelValues(labels...)
 }
 
-// decided counts one decision.
-func (sc *setCounters) decided(d *policy.Decision) {
+// decided counts one decision and returns the dynamic metadata that
+// reports it to Envoy (nil in the cases that cannot happen).
+func (sc *setCounters) decided(d *policy.Decision) *structpb.Struct {
 	i := d.PolicyIndex()
 	if i < 0 {
 		sc.m.noPolicyReq.Inc()
-		return
+		return sc.noPolicy.of(d)
 	}
 	pc := sc.policy(i, d.Policy)
 	if pc == nil { // a set without this policy: cannot happen, but never panic
 		if c := sc.series(sc.m.requests, d.Policy, d.Class.String(), d.Outcome.String()); c != nil {
 			c.Inc()
 		}
-		return
+		return nil
 	}
+	meta := pc.meta.of(d)
 	c := pc.requests[d.Class][d.Outcome]
 	if c == nil {
 		c = sc.series(sc.m.requests, d.Policy, d.Class.String(), d.Outcome.String())
 		if c == nil {
-			return
+			return meta
 		}
 	}
 	c.Inc()
 	if d.Outcome != policy.Denied || int(d.Reason) >= len(pc.denials) {
-		return
+		return meta
 	}
 	ref := pc.denials[d.Reason].Load()
 	if ref == nil {
 		dc := sc.series(sc.m.denials, d.Policy, d.Reason.String())
 		if dc == nil {
-			return
+			return meta
 		}
 		ref = &counterRef{dc}
 		pc.denials[d.Reason].Store(ref) // a racing first denial stores the same child
 	}
 	ref.Inc()
+	return meta
 }
 
 // mismatched counts a report-mode response whose CORS headers disagree.

@@ -137,7 +137,7 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	st.dec = snap.set.Decide(&st.req)
 	st.snap, st.decided = snap, true
 	d := &st.dec
-	snap.counters.decided(d)
+	meta := snap.counters.decided(d)
 	snap.counters.observe(&st.req, d)
 	if d.Outcome == policy.Denied && s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.DebugContext(ctx, "cors denied", "policy", d.Policy, "mode", d.Mode.String(),
@@ -149,6 +149,7 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	} else {
 		resp = st.continueRequest(d.SkipResponse)
 	}
+	resp.DynamicMetadata = meta
 	s.metrics.phaseReq.Observe(time.Since(start).Seconds())
 	return resp, nil
 }
@@ -174,6 +175,9 @@ func (s *Server) responseHeaders(ctx context.Context, st *streamState, h *extpro
 		}
 	}
 	resp := st.continueResponse(st.mutation(st.edit.Set(), st.edit.Remove, s.invalidOutput))
+	if st.edit.Mismatch {
+		resp.DynamicMetadata = mismatchMetadata
+	}
 	s.metrics.phaseResp.Observe(time.Since(start).Seconds())
 	return resp
 }
