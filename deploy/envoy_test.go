@@ -30,6 +30,7 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
+	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
 )
 
@@ -226,6 +227,9 @@ func checkExtProc(t *testing.T, ep *extprocv3.ExternalProcessor) string {
 	}
 	if ep.GetObservabilityMode() {
 		t.Errorf("observability_mode is on: Envoy would ignore corsproc's answers")
+	}
+	if ns := ep.GetMetadataOptions().GetReceivingNamespaces().GetUntyped(); !contains(ns, extproc.MetadataNamespace) {
+		t.Errorf("metadata_options.receiving_namespaces.untyped %v lacks %q: Envoy would drop the decision corsproc returns, and the access log could not print it", ns, extproc.MetadataNamespace)
 	}
 	checkForwardRules(t, ep)
 	checkMutationRules(t, ep)

@@ -3,6 +3,10 @@ package extproc
 import (
 	"sync/atomic"
 
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/corsproc/corsproc/policy"
@@ -34,32 +38,63 @@ const (
 	numOutcomes = int(policy.Denied) + 1
 )
 
-// metadataCache holds the dynamic metadata one policy can produce, built
+// encodedMetadata is ProcessingResponse.dynamic_metadata already in wire
+// form: its tag, length and the encoded Struct. Set as a reply's unknown
+// fields it is sent verbatim, and Envoy (any protobuf decoder) reads it as
+// the dynamic_metadata field. Marshalling the Struct itself on every reply
+// costs a dozen allocations and microseconds (its maps go through
+// reflection); these bytes are built once per combination and shared, read
+// only.
+type encodedMetadata []byte
+
+// encodeMetadata encodes md as ProcessingResponse field dynamic_metadata.
+func encodeMetadata(md *structpb.Struct) encodedMetadata {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(md)
+	if err != nil {
+		// A Struct of strings and bools always encodes; without bytes the
+		// reply simply carries no metadata.
+		return nil
+	}
+	out := protowire.AppendTag(nil, dynamicMetadataField, protowire.BytesType)
+	return protowire.AppendBytes(out, b)
+}
+
+// dynamicMetadataField is dynamic_metadata's field number in
+// envoy.service.ext_proc.v3.ProcessingResponse, read from the generated
+// code so that it cannot drift.
+var dynamicMetadataField = (&extprocv3.ProcessingResponse{}).ProtoReflect().Descriptor().
+	Fields().ByName("dynamic_metadata").Number()
+
+// setMetadata makes resp carry md (nil: none).
+func setMetadata(resp *extprocv3.ProcessingResponse, md encodedMetadata) {
+	resp.ProtoReflect().SetUnknown(protoreflect.RawFields(md))
+}
+
+// metadataCache holds the dynamic metadata one policy can produce, encoded
 // once per (class, outcome, reason) on first use and shared by every stream
-// after that: the hot path loads a pointer, and no request builds a
-// protobuf map. A shared message is only ever read (marshalled), which
-// protobuf allows from many goroutines at once.
+// after that: the hot path loads a pointer, and no request builds or
+// encodes a protobuf map.
 type metadataCache struct {
 	policy  string                            // "" for requests no policy matched
-	entries []atomic.Pointer[structpb.Struct] // by index()
+	entries []atomic.Pointer[encodedMetadata] // by index()
 }
 
 // newMetadataCache is the cache of the policy named name, whose mode is
 // the same in every decision of one set.
 func newMetadataCache(name string) *metadataCache {
 	return &metadataCache{policy: name,
-		entries: make([]atomic.Pointer[structpb.Struct], numClasses*numOutcomes*len(policy.Reasons()))}
+		entries: make([]atomic.Pointer[encodedMetadata], numClasses*numOutcomes*len(policy.Reasons()))}
 }
 
 // of returns the metadata that reports d; nil for a decision outside the
 // enums (never, but then there is simply no metadata).
-func (c *metadataCache) of(d *policy.Decision) *structpb.Struct {
+func (c *metadataCache) of(d *policy.Decision) encodedMetadata {
 	if int(d.Class) >= numClasses || int(d.Outcome) >= numOutcomes || int(d.Reason) >= len(policy.Reasons()) {
 		return nil
 	}
 	i := (int(d.Class)*numOutcomes+int(d.Outcome))*len(policy.Reasons()) + int(d.Reason)
 	if m := c.entries[i].Load(); m != nil {
-		return m
+		return *m
 	}
 	fields := map[string]*structpb.Value{
 		MetadataClass:    structpb.NewStringValue(d.Class.String()),
@@ -72,8 +107,8 @@ func (c *metadataCache) of(d *policy.Decision) *structpb.Struct {
 		fields[MetadataPolicy] = structpb.NewStringValue(c.policy)
 		fields[MetadataMode] = structpb.NewStringValue(d.Mode.String())
 	}
-	m := namespaced(fields)
-	c.entries[i].Store(m) // a racing first use stores an equal message
+	m := encodeMetadata(namespaced(fields))
+	c.entries[i].Store(&m) // a racing first use stores equal bytes
 	return m
 }
 
@@ -87,6 +122,6 @@ func namespaced(fields map[string]*structpb.Value) *structpb.Struct {
 
 // mismatchMetadata is what the response phase adds for a report-mode
 // mismatch.
-var mismatchMetadata = namespaced(map[string]*structpb.Value{
+var mismatchMetadata = encodeMetadata(namespaced(map[string]*structpb.Value{
 	MetadataReportMismatch: structpb.NewBoolValue(true),
-})
+}))

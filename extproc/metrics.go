@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/corsproc/corsproc/internal/buildinfo"
 	"github.com/corsproc/corsproc/internal/observe"
@@ -292,7 +291,7 @@ func (sc *setCounters) series(vec *prometheus.CounterVec, labels ...string) prom
 
 // decided counts one decision and returns the dynamic metadata that
 // reports it to Envoy (nil in the cases that cannot happen).
-func (sc *setCounters) decided(d *policy.Decision) *structpb.Struct {
+func (sc *setCounters) decided(d *policy.Decision) encodedMetadata {
 	i := d.PolicyIndex()
 	if i < 0 {
 		sc.m.noPolicyReq.Inc()

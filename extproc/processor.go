@@ -98,6 +98,7 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 
 // handle answers one message.
 func (s *Server) handle(ctx context.Context, st *streamState, req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
+	setMetadata(&st.resp, nil) // only the phase that decides reports
 	switch r := req.GetRequest().(type) {
 	case *extprocv3.ProcessingRequest_RequestHeaders:
 		return s.requestHeaders(ctx, st, req, r.RequestHeaders)
@@ -149,7 +150,7 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	} else {
 		resp = st.continueRequest(d.SkipResponse)
 	}
-	resp.DynamicMetadata = meta
+	setMetadata(resp, meta)
 	s.metrics.phaseReq.Observe(time.Since(start).Seconds())
 	return resp, nil
 }
@@ -176,7 +177,7 @@ func (s *Server) responseHeaders(ctx context.Context, st *streamState, h *extpro
 	}
 	resp := st.continueResponse(st.mutation(st.edit.Set(), st.edit.Remove, s.invalidOutput))
 	if st.edit.Mismatch {
-		resp.DynamicMetadata = mismatchMetadata
+		setMetadata(resp, mismatchMetadata)
 	}
 	s.metrics.phaseResp.Observe(time.Since(start).Seconds())
 	return resp

@@ -7,13 +7,14 @@ import (
 	"slices"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	streamv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/goccy/go-yaml"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	// The typed_config types the shipped bootstraps use: an unregistered
 	// one does not decode, as it would not load in Envoy.
-	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/stream/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/common/matching/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
@@ -74,6 +75,9 @@ func fromConnectionManager(hcm *hcmv3.HttpConnectionManager) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("the first HTTP filter: %w", err)
 	}
+	if cfg.AccessLogFormat, err = accessLogFormat(hcm); err != nil {
+		return cfg, err
+	}
 	for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
 			if r.GetMatch().GetPrefix() == "" && r.GetMatch().GetPath() == "" {
@@ -85,4 +89,24 @@ func fromConnectionManager(hcm *hcmv3.HttpConnectionManager) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// accessLogFormat returns the text format of the connection manager's
+// stdout access log, "" when it has none or uses Envoy's default format.
+func accessLogFormat(hcm *hcmv3.HttpConnectionManager) (string, error) {
+	for _, al := range hcm.GetAccessLog() {
+		out := &streamv3.StdoutAccessLog{}
+		if al.GetTypedConfig().UnmarshalTo(out) != nil {
+			continue
+		}
+		tf := out.GetLogFormat().GetTextFormatSource()
+		if tf == nil {
+			return "", nil
+		}
+		if _, ok := tf.GetSpecifier().(*corev3.DataSource_InlineString); !ok {
+			return "", errors.New("the access log's text_format_source is not an inline_string")
+		}
+		return tf.GetInlineString(), nil
+	}
+	return "", nil
 }

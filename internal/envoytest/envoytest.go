@@ -179,6 +179,16 @@ type Config struct {
 	// replies through the response phase like any response
 	// (envoy-filter-chain.md §A).
 	SkipLocalReplies bool
+	// ReceivingNamespaces is the filter's
+	// metadata_options.receiving_namespaces.untyped: the namespaces of a
+	// reply's dynamic_metadata that are stored; any other is dropped
+	// (envoy-filter-chain.md §F). Read what was stored with
+	// [Envoy.AccessLog].
+	ReceivingNamespaces []string
+	// AccessLogFormat is the connection manager's access log text format,
+	// as [FromBootstrapFile] found it; [AccessLogEntry.Format] renders it.
+	// The stand-in itself does not print access logs.
+	AccessLogFormat string
 }
 
 // Stats are counters of an [Envoy], named after the filter's statistics.
@@ -254,6 +264,7 @@ type Envoy struct {
 
 	detailsMu sync.Mutex
 	details   []string
+	accessLog []AccessLogEntry
 }
 
 var supportedAttributes = []string{
@@ -448,7 +459,9 @@ func (e *Envoy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer e.wg.Done()
 	e.requests.Add(1)
 	x := &exchange{e: e, w: w, r: r, mode: proto.Clone(e.mode).(*extprocfilterv3.ProcessingMode)}
+	start := time.Now()
 	x.run()
+	e.logRequest(x, start)
 }
 
 // match returns the index of the first route matching r, or -1.

@@ -62,6 +62,12 @@ type exchange struct {
 	// complete is Envoy's processing_complete_: the processor is not asked
 	// anything more for this request.
 	complete bool
+
+	// For the access log: the request's dynamic metadata, the code and
+	// details of the response written.
+	metadata map[string]*structpb.Struct
+	code     int
+	details  string
 }
 
 func (x *exchange) run() {
@@ -211,7 +217,7 @@ func (x *exchange) addRouteHeaders(h *headerMap) {
 // version sends local replies to it.
 func (x *exchange) filterReply(lr *LocalReply) {
 	x.e.filterReplies.Add(1)
-	x.e.addDetails(noSpaces(lr.Details))
+	x.addDetails(noSpaces(lr.Details))
 	var h headerMap
 	h.add(":status", strconv.Itoa(lr.Status))
 	x.addRouteHeaders(&h)
@@ -307,7 +313,7 @@ func (x *exchange) forward(body io.Reader, length int64) (*upstreamResponse, boo
 		return nil, false
 	}
 	msg := "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
-	x.e.addDetails("upstream_reset_before_response_started{connection_failure}")
+	x.addDetails("upstream_reset_before_response_started{connection_failure}")
 	return &upstreamResponse{Response: &http.Response{
 		StatusCode:    http.StatusServiceUnavailable,
 		Header:        http.Header{"Content-Length": {strconv.Itoa(len(msg))}, "Content-Type": {"text/plain"}},
@@ -375,6 +381,11 @@ func (x *exchange) process(ph phase, msg *extprocv3.ProcessingRequest) (common *
 			noSpaces(fmt.Sprintf("ext_proc_error_gRPC_error_%d{%s}", st.Code(), st.Message())))
 	}
 	resp := res.resp
+	if resp.GetResponse() != nil {
+		// Envoy stores it for every reply it dispatches, before it checks
+		// the reply fits the phase (onReceiveMessage).
+		x.setDynamicMetadata(resp.GetDynamicMetadata())
+	}
 	if x.e.cfg.AllowModeOverride && (ph == phaseRequestHeaders || ph == phaseResponseHeaders) &&
 		resp.GetModeOverride() != nil && resp.GetImmediateResponse() == nil {
 		x.overrideMode(resp.GetModeOverride())
@@ -493,7 +504,7 @@ func (x *exchange) immediateResponse(ir *extprocv3.ImmediateResponse) {
 			h.add("content-type", "text/plain")
 		}
 	}
-	x.e.addDetails(noSpaces(ir.GetDetails()))
+	x.addDetails(noSpaces(ir.GetDetails()))
 	x.writeResponse(&h, bytes.NewReader(body))
 }
 
@@ -501,7 +512,7 @@ func (x *exchange) immediateResponse(ir *extprocv3.ImmediateResponse) {
 // body, after processing stopped: the route's response headers, no
 // response phase.
 func (x *exchange) localReply(code int, details string) {
-	x.e.addDetails(details)
+	x.addDetails(details)
 	var h headerMap
 	h.add(":status", strconv.Itoa(code))
 	x.addRouteHeaders(&h)
@@ -523,9 +534,17 @@ func (x *exchange) writeResponse(h *headerMap, body io.Reader) {
 	}
 	out.Set("Server", "envoy")
 	x.w.WriteHeader(code)
+	x.code = code
 	if body != nil {
 		_, _ = io.Copy(x.w, body)
 	}
+}
+
+// addDetails records the response code details of a response the
+// stand-in made itself.
+func (x *exchange) addDetails(d string) {
+	x.details = d
+	x.e.addDetails(d)
 }
 
 func (x *exchange) rejected() { x.e.rejected.Add(1) }

@@ -44,6 +44,7 @@ func FromHTTPFilter(hf *hcmv3.HttpFilter) (Config, error) {
 	cfg.MessageTimeout = ep.GetMessageTimeout().AsDuration()
 	cfg.ForwardRules = ep.GetForwardRules()
 	cfg.MutationRules = ep.GetMutationRules()
+	cfg.ReceivingNamespaces = ep.GetMetadataOptions().GetReceivingNamespaces().GetUntyped()
 	return cfg, nil
 }
 
