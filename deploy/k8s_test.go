@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	egv1a1 "github.com/envoyproxy/gateway/api/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	istionet "istio.io/client-go/pkg/apis/networking/v1alpha3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -51,6 +52,7 @@ var scheme = func() *runtime.Scheme {
 		corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme,
 		autoscalingv2.AddToScheme, networkingv1.AddToScheme,
 		egv1a1.AddToScheme, gwv1.Install, gwv1b1.AddToScheme, istionet.AddToScheme,
+		monitoringv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
@@ -86,11 +88,17 @@ var renderCache sync.Map // dir -> *rendering
 // folder of the repository and decodes every object.
 func render(t *testing.T, rel string) *rendering {
 	t.Helper()
+	return renderDir(t, rel, repoPath(rel))
+}
+
+// renderDir renders the kustomization in dir, cached under name.
+func renderDir(t *testing.T, rel, dir string) *rendering {
+	t.Helper()
 	if r, ok := renderCache.Load(rel); ok {
 		return r.(*rendering)
 	}
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), repoPath(rel))
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", rel, err)
 	}

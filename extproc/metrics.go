@@ -76,10 +76,13 @@ var streamErrorNames = [numStreamErrors]string{
 func (e streamError) String() string { return streamErrorNames[e] }
 
 // phaseBuckets are microsecond-scale: a decision takes a few µs, so the
-// default buckets (5 ms and up) would put everything in the first one.
+// default buckets (5 ms and up) would put everything in the first one. They
+// reach past 200 ms, the message_timeout the shipped Envoy configurations
+// set, so that a p99 over it can be told (histogram_quantile never answers
+// more than the last finite bound).
 var phaseBuckets = []float64{
 	1e-6, 2.5e-6, 5e-6, 10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
-	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+	1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 200e-3, 500e-3, 1,
 }
 
 // NewMetrics registers every corsproc metric, with the Go and process
