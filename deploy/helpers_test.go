@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io/fs"
@@ -114,4 +115,19 @@ func loadPolicyFile(t *testing.T, rel string) policy.File {
 		t.Fatalf("%s: %v", rel, err)
 	}
 	return f
+}
+
+// bufioReader reads a string.
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// stripComments drops YAML comment lines, to tell an empty document.
+func stripComments(doc []byte) []byte {
+	var out []byte
+	for _, l := range bytes.Split(doc, []byte("\n")) {
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			out = append(out, l...)
+			out = append(out, '\n')
+		}
+	}
+	return out
 }

@@ -41,9 +41,23 @@ func checkWorkloads(t *testing.T, r *rendering) {
 			}
 		})
 		t.Run("Deployment "+d.Name+" runs at least two replicas", func(t *testing.T) {
-			if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
-				t.Errorf("replicas %v", d.Spec.Replicas)
+			if d.Spec.Replicas != nil {
+				if *d.Spec.Replicas < 2 {
+					t.Errorf("replicas %v", *d.Spec.Replicas)
+				}
+				return
 			}
+			// No replicas (as a Helm chart leaves it under an HPA, so that
+			// an upgrade does not reset the count): the HPA's floor counts.
+			for _, h := range all[*autoscalingv2.HorizontalPodAutoscaler](r) {
+				if h.Namespace == d.Namespace && h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == d.Name {
+					if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 {
+						t.Errorf("replicas unset and the HPA's minReplicas is %v", h.Spec.MinReplicas)
+					}
+					return
+				}
+			}
+			t.Errorf("replicas unset (1) and no HPA scales the Deployment")
 		})
 		t.Run("Deployment "+d.Name+" passes the restricted Pod Security Standard", func(t *testing.T) {
 			res := psapolicy.AggregateCheckResults(eval.EvaluatePod(

@@ -180,6 +180,13 @@ func TestKubernetesIstioOverlay(t *testing.T) {
 	checkNamespaces(t, r, "istio-system")
 	checkWorkloads(t, r)
 	checkCorsproc(t, r, istioIngress)
+	checkIstioEnvoyFilter(t, r)
+}
+
+// checkIstioEnvoyFilter holds a rendering's one EnvoyFilter to its CRD and
+// to what corsproc needs: INSERT_FIRST at the ingress gateway, corsproc's
+// ext_proc settings, the corsproc Service as cluster.
+func checkIstioEnvoyFilter(t *testing.T, r *rendering) {
 	crds := filepath.Join(moduleDir(t, "istio.io/api"), "kubernetes", "customresourcedefinitions.gen.yaml")
 	checkAgainstCRD(t, r, "EnvoyFilter", func(v string) *jsonschema.Schema {
 		return crdSchema(t, crds, "networking.istio.io", "EnvoyFilter", v)
