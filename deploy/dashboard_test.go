@@ -21,6 +21,7 @@ var specMetrics = map[string][]string{
 	"corsproc_config_reloads_total":                         {"result"},
 	"corsproc_config_last_reload_success_timestamp_seconds": {},
 	"corsproc_config_info":                                  {"sha256"},
+	"corsproc_build_info":                                   {"version", "commit", "goversion"},
 }
 
 // Labels Prometheus adds to every scraped series.
