@@ -11,7 +11,7 @@ import (
 
 const dashboardFile = "k8s/grafana/corsproc-dashboard.json"
 
-// specMetrics are SPEC §4's metrics and their labels.
+// specMetrics are docs/contract.md §4's metrics and their labels.
 var specMetrics = map[string][]string{
 	"corsproc_requests_total":                               {"policy", "class", "decision"},
 	"corsproc_denials_total":                                {"policy", "reason"},
@@ -59,7 +59,7 @@ type dashboard struct {
 // grafanaVars replaces the dashboard's variables with values PromQL parses.
 var grafanaVars = strings.NewReplacer("$__rate_interval", "5m", "$policy", ".*", "$job", ".*")
 
-// metricName maps a series name to its SPEC metric: histograms expose
+// metricName maps a series name to its contract metric: histograms expose
 // _bucket, _count and _sum series.
 func metricName(series string) string {
 	for _, suffix := range []string{"_bucket", "_count", "_sum"} {
@@ -116,7 +116,7 @@ func TestGrafanaDashboard(t *testing.T) {
 		if p.Type == "row" {
 			continue
 		}
-		t.Run(fmt.Sprintf("panel %q queries only SPEC metrics and labels, in valid PromQL", p.Title), func(t *testing.T) {
+		t.Run(fmt.Sprintf("panel %q queries only contract metrics and labels, in valid PromQL", p.Title), func(t *testing.T) {
 			if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
 				t.Errorf("datasource is not ${datasource}")
 			}
@@ -138,7 +138,7 @@ func TestGrafanaDashboard(t *testing.T) {
 			}
 		})
 	}
-	t.Run("every SPEC metric is on a panel", func(t *testing.T) {
+	t.Run("every contract metric is on a panel", func(t *testing.T) {
 		for m := range specMetrics {
 			if !used[m] {
 				t.Errorf("no panel shows %s", m)
@@ -147,8 +147,8 @@ func TestGrafanaDashboard(t *testing.T) {
 	})
 }
 
-// checkPromQL reports metrics and labels the SPEC does not define, and
-// records the SPEC metrics used.
+// checkPromQL reports metrics and labels the contract does not define, and
+// records the contract metrics used.
 func checkPromQL(expr parser.Expr, used map[string]bool) []error {
 	var errs []error
 	var metrics []string
@@ -166,7 +166,7 @@ func checkPromQL(expr parser.Expr, used map[string]bool) []error {
 		case strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_"):
 			return nil // the Go and process collectors
 		default:
-			errs = append(errs, fmt.Errorf("metric %s is not in SPEC §4", vs.Name))
+			errs = append(errs, fmt.Errorf("metric %s is not in docs/contract.md §4", vs.Name))
 			return nil
 		}
 		for _, m := range vs.LabelMatchers {

@@ -15,7 +15,7 @@ import (
 	"github.com/corsproc/corsproc/policy"
 )
 
-// Metrics are corsproc's Prometheus metrics (SPEC §4), on a private
+// Metrics are corsproc's Prometheus metrics (docs/contract.md §4), on a private
 // registry so that tests and several servers in one process never collide.
 // Every metric is named here; the hot path only touches pre-resolved
 // counters and observers, so counting allocates nothing (but once, on a
