@@ -56,7 +56,7 @@ type admin struct {
 }
 
 func (a *admin) index(w http.ResponseWriter, _ *http.Request) {
-	body := "corsproc admin\n\n/metrics  Prometheus metrics\n/healthz  alive\n/readyz   ready for traffic\n/config   the running policy\n/explain  ?origin=&method=&host=&path=&route=&request_method=&request_headers=&private_network=\n"
+	body := "corsproc admin\n\n/metrics  Prometheus metrics\n/healthz  alive\n/readyz   ready for traffic\n/config   the running policy\n/explain  ?origin=&method=&host=&path=&route=&request_method=&request_headers=&private_network=\n/observed  traffic seen per policy, for corsproc suggest\n"
 	if a.o.Pprof {
 		body += "/debug/pprof/\n"
 	}

@@ -86,9 +86,14 @@ var phaseBuckets = []float64{
 }
 
 // NewMetrics registers every corsproc metric, with the Go and process
-// collectors, on a new private registry.
-func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), obs: observers{k: DefaultObserveK}}
+// collectors, on a new private registry; /observed keeps the
+// DefaultObserveK most frequent items per policy.
+func NewMetrics() *Metrics { return NewMetricsObserving(DefaultObserveK) }
+
+// NewMetricsObserving is NewMetrics with /observed keeping the k most
+// frequent origins, methods and headers per policy (serve --observe-top).
+func NewMetricsObserving(k int) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), obs: observers{k: k}}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "corsproc_requests_total",

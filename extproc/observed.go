@@ -15,6 +15,10 @@ import (
 // traffic.
 const DefaultObserveK = 50
 
+// MaxObserveK bounds serve --observe-top: each policy's summary holds
+// three sketches of k entries, so memory grows with k times the policies.
+const MaxObserveK = 1000
+
 // observers are the per-policy traffic summaries `corsproc suggest` reads
 // from /observed. A summary outlives reloads that keep its policy's name;
 // a policy that is off has none, so its requests cost nothing here.

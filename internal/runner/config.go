@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/grpcserver"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// HandshakeTimeout closes a connection that has not finished its TLS
 	// and HTTP/2 handshake by then.
 	HandshakeTimeout time.Duration
+	// ObserveTop is how many origins, methods and headers /observed keeps
+	// per policy, for `corsproc suggest`: fixed memory whatever the traffic.
+	ObserveTop int
 }
 
 // Defaults is the configuration of `corsproc serve` with no flag given.
@@ -58,6 +62,7 @@ func Defaults() Config {
 		ShutdownGrace:        15 * time.Second,
 		MaxConcurrentStreams: grpcserver.Defaults.MaxConcurrentStreams,
 		HandshakeTimeout:     grpcserver.Defaults.HandshakeTimeout,
+		ObserveTop:           extproc.DefaultObserveK,
 	}
 }
 
@@ -90,6 +95,7 @@ func (c *Config) Flags() []Flag {
 		{"debug-headers", "CORSPROC_DEBUG_HEADERS", "add x-corsproc-decision and x-corsproc-reason to responses, and name the refused item of a preflight (never in production)", "true or false", (*boolValue)(&c.DebugHeaders)},
 		{"max-concurrent-streams", "CORSPROC_MAX_CONCURRENT_STREAMS", "the most ext_proc streams (requests in flight) one gRPC connection may have open, `n`; set Envoy's cluster max_concurrent_streams to at most this, as Envoy does not heed the server's limit", "a whole number from 1", (*streamsValue)(&c.MaxConcurrentStreams)},
 		{"handshake-timeout", "CORSPROC_HANDSHAKE_TIMEOUT", "close a gRPC connection that has not finished its TLS and HTTP/2 handshake within this `duration`", "a positive duration such as 10s", (*positiveDuration)(&c.HandshakeTimeout)},
+		{"observe-top", "CORSPROC_OBSERVE_TOP", "keep the `k` most frequent origins, preflight methods and headers per policy in /observed, for corsproc suggest (fixed memory)", "a whole number from 1 to 1000", &observeTopValue{&c.ObserveTop}},
 	}
 }
 
@@ -154,6 +160,8 @@ func (c *Config) Check() error {
 		return errors.New("--max-concurrent-streams must be at least 1")
 	case c.HandshakeTimeout <= 0:
 		return errors.New("--handshake-timeout must be positive")
+	case c.ObserveTop < 1 || c.ObserveTop > extproc.MaxObserveK:
+		return fmt.Errorf("--observe-top must be from 1 to %d", extproc.MaxObserveK)
 	}
 	if !c.lameduckSet && c.Lameduck == 0 {
 		c.Lameduck = min(c.ShutdownGrace/3, 5*time.Second)
@@ -219,6 +227,23 @@ func (n *streamsValue) Set(v string) error {
 		return errors.New("want a whole number from 1")
 	}
 	*n = streamsValue(x)
+	return nil
+}
+
+type observeTopValue struct{ k *int }
+
+func (v *observeTopValue) String() string {
+	if v.k == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.k)
+}
+func (v *observeTopValue) Set(s string) error {
+	k, err := strconv.Atoi(s)
+	if err != nil || k < 1 || k > extproc.MaxObserveK {
+		return fmt.Errorf("want a whole number from 1 to %d", extproc.MaxObserveK)
+	}
+	*v.k = k
 	return nil
 }
 

@@ -59,3 +59,19 @@ func TestConfigParse(t *testing.T) {
 		})
 	}
 }
+
+// TestObserveTopIsBounded: /observed's memory is fixed by --observe-top, so
+// a value outside 1 to MaxObserveK is refused, naming what is accepted.
+func TestObserveTopIsBounded(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "1001", "many"} {
+		t.Run("CORSPROC_OBSERVE_TOP="+v+" is refused", func(t *testing.T) {
+			cfg := runner.Defaults()
+			lookup := func(k string) (string, bool) { return v, k == "CORSPROC_OBSERVE_TOP" }
+			err := cfg.Parse(nil, lookup, nil)
+			if err == nil || !strings.Contains(err.Error(), "CORSPROC_OBSERVE_TOP") || !strings.Contains(err.Error(), "1 to 1000") {
+				t.Errorf("got %v, want an error naming the variable and 1 to 1000", err)
+			}
+		})
+	}
+}

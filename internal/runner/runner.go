@@ -66,7 +66,7 @@ func New(cfg Config, o Options) (*Runner, error) {
 	if o.Log == nil {
 		o.Log = os.Stderr
 	}
-	r := &Runner{cfg: cfg, opts: o, log: newLogger(cfg, o.Log), metrics: extproc.NewMetrics(), health: newHealth()}
+	r := &Runner{cfg: cfg, opts: o, log: newLogger(cfg, o.Log), metrics: extproc.NewMetricsObserving(cfg.ObserveTop), health: newHealth()}
 	var err error
 	r.policies, err = extproc.LoadPolicies(cfg.PolicyFile, r.metrics, r.log)
 	if err != nil {

@@ -2,9 +2,11 @@ package runner_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -279,4 +281,25 @@ func TestRunLimitsStreamsPerConnection(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// TestRunObservesTheTopKItsConfigSays is serve --observe-top: /observed,
+// which corsproc suggest reads, keeps as many items per policy as asked.
+func TestRunObservesTheTopKItsConfigSays(t *testing.T) {
+	t.Parallel()
+	rs := start(t, func(c *runner.Config) { c.ObserveTop = 7 })
+	res, err := http.Get("http://" + rs.r.AdminAddr().String() + "/observed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		K int `json:"k"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || doc.K != 7 {
+		t.Errorf("/observed answered %d with k=%d, want 200 with k=7", res.StatusCode, doc.K)
+	}
 }
