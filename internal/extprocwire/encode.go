@@ -16,7 +16,8 @@ import (
 // proto.Marshal does: fields in number order, a oneof last, a set message
 // field even when empty. proto.Size walks each message through the generic
 // table-driven code, and was as costly as the marshal itself. Any field
-// it does not know, unknown fields, a typed-nil oneof or a string that
+// it does not know, unknown fields below the top level, a typed-nil oneof
+// or a string that
 // is not UTF-8 (which proto.Marshal refuses) make encodable report false,
 // and the codec falls back to proto. FuzzEncode checks both claims.
 
@@ -24,10 +25,13 @@ import (
 // would, and returns its size.
 func encodable(m *extprocv3.ProcessingResponse) (int, bool) {
 	if m.TypedDynamicMetadata != nil || m.RequestDrain || m.RequestDrainRequests || m.RequestDrainResponses ||
-		m.OverrideMessageTimeout != nil || m.ServerWindowUpdate != nil || unknown(m) {
+		m.OverrideMessageTimeout != nil || m.ServerWindowUpdate != nil {
 		return 0, false
 	}
-	n := 0
+	// A reply's own unknown fields are written last, verbatim, as
+	// proto.Marshal writes them: that is how corsproc attaches its
+	// pre-encoded dynamic metadata (extproc/metadata.go).
+	n := len(m.ProtoReflect().GetUnknown())
 	switch r := m.Response.(type) {
 	case nil:
 	case *extprocv3.ProcessingResponse_RequestHeaders:
@@ -234,7 +238,7 @@ func appendResponse(b []byte, m *extprocv3.ProcessingResponse) []byte {
 	case *extprocv3.ProcessingResponse_ImmediateResponse:
 		b = appendImmediate(b, 7, r.ImmediateResponse)
 	}
-	return b
+	return append(b, m.ProtoReflect().GetUnknown()...)
 }
 
 func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {

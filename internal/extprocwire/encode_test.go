@@ -8,7 +8,9 @@ import (
 	extprocfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -53,6 +55,9 @@ func encodeCases() []struct {
 		{"dynamic metadata is written by proto inside", &extprocv3.ProcessingResponse{
 			Response:        &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{Response: cont}},
 			DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{"corsproc": structpb.NewStringValue("allowed")}}}, true},
+		{"metadata pre-encoded as the reply's unknown fields is written last, as proto does", withUnknownMetadata(&extprocv3.ProcessingResponse{
+			Response:     &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{Response: cont}},
+			ModeOverride: &extprocfilterv3.ProcessingMode{ResponseHeaderMode: extprocfilterv3.ProcessingMode_SKIP}}), true},
 		{"trailers are left to proto", &extprocv3.ProcessingResponse{
 			Response: &extprocv3.ProcessingResponse_RequestTrailers{RequestTrailers: &extprocv3.TrailersResponse{}}}, false},
 		{"a key that is not UTF-8 is left to proto, which refuses it", &extprocv3.ProcessingResponse{
@@ -82,11 +87,29 @@ func checkEncode(t *testing.T, m *extprocv3.ProcessingResponse) bool {
 	if m.DynamicMetadata == nil && !bytes.Equal(got, want) {
 		t.Fatalf("wrote\n%x\nproto wrote\n%x", got, want)
 	}
-	var back extprocv3.ProcessingResponse
-	if err := proto.Unmarshal(got, &back); err != nil || !proto.Equal(&back, m) {
-		t.Fatalf("what it wrote reads back as %v (%v), not %v", &back, err, m)
+	// Read back, not compared with m: unknown fields m carries read back
+	// as the known fields they encode.
+	var back, wantBack extprocv3.ProcessingResponse
+	if err := proto.Unmarshal(want, &wantBack); err != nil {
+		t.Fatalf("proto cannot read what it wrote: %v", err)
+	}
+	if err := proto.Unmarshal(got, &back); err != nil || !proto.Equal(&back, &wantBack) {
+		t.Fatalf("what it wrote reads back as %v (%v), not %v", &back, err, &wantBack)
 	}
 	return true
+}
+
+// withUnknownMetadata attaches dynamic metadata to m the way
+// extproc/metadata.go does: already encoded, as m's unknown fields.
+func withUnknownMetadata(m *extprocv3.ProcessingResponse) *extprocv3.ProcessingResponse {
+	md, err := proto.Marshal(&structpb.Struct{Fields: map[string]*structpb.Value{
+		"corsproc": structpb.NewStructValue(&structpb.Struct{Fields: map[string]*structpb.Value{"decision": structpb.NewStringValue("allowed")}})}})
+	if err != nil {
+		panic(err)
+	}
+	raw := protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), md)
+	m.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
+	return m
 }
 
 func TestEncode(t *testing.T) {
