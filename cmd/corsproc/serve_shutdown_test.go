@@ -127,8 +127,8 @@ func TestServeStopsStreamsLeftOpenPastTheGrace(t *testing.T) {
 	t.Parallel()
 	s := startServe(t, nil, "--shutdown-grace", "1s", "--lameduck", "200ms")
 	stuck := openStream(t, s.conn(t))
+	start := time.Now() // before the signal: serve's grace cannot start earlier
 	s.signal(syscall.SIGTERM)
-	start := time.Now()
 	if code := s.wait(t); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
