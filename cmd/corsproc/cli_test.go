@@ -69,12 +69,7 @@ func TestCLI(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			code := runWithStdin(context.Background(), tt.args, strings.NewReader(tt.stdin), &stdout, &stderr)
-			got := "$ corsproc " + strings.Join(tt.args, " ") + "\n" + stdout.String()
-			if stderr.Len() > 0 {
-				got += "--- stderr\n" + stderr.String()
-			}
+			got, code, _ := transcript(tt.args, tt.stdin)
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tt.code, got)
 			}
@@ -180,4 +175,17 @@ func TestParseInterleaved(t *testing.T) {
 			t.Errorf("%q: positional %q, json %v, err %v; want %q, json %v", c.args, got, *asJSON, err, c.wantPositional, c.wantJSON)
 		}
 	}
+}
+
+// transcript runs corsproc with args and stdin and returns what a golden
+// file holds: the command line, standard output, and standard error after
+// a marker; with the exit code and the standard output alone.
+func transcript(args []string, stdin string) (got string, code int, stdout string) {
+	var out, errOut bytes.Buffer
+	code = runWithStdin(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+	got = "$ corsproc " + strings.Join(args, " ") + "\n" + out.String()
+	if errOut.Len() > 0 {
+		got += "--- stderr\n" + errOut.String()
+	}
+	return got, code, out.String()
 }

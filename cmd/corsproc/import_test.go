@@ -41,24 +41,19 @@ func TestImport(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, &stdout, &stderr)
-			got := "$ corsproc " + strings.Join(tt.args, " ") + "\n" + stdout.String()
-			if stderr.Len() > 0 {
-				got += "--- stderr\n" + stderr.String()
-			}
+			got, code, stdout := transcript(tt.args, "")
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tt.code, got)
 			}
 			compareGolden(t, filepath.Join(dir, tt.golden+".golden"), got)
 			if code == 2 {
-				if stdout.Len() > 0 {
-					t.Errorf("unreadable input printed a policy:\n%s", stdout.String())
+				if stdout != "" {
+					t.Errorf("unreadable input printed a policy:\n%s", stdout)
 				}
 				return
 			}
 			saved := filepath.Join(t.TempDir(), "imported.yaml")
-			if err := os.WriteFile(saved, stdout.Bytes(), 0o644); err != nil {
+			if err := os.WriteFile(saved, []byte(stdout), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			var vout, verr bytes.Buffer

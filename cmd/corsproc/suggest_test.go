@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,12 +43,7 @@ func TestSuggest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr bytes.Buffer
-			code := run(context.Background(), tt.args, &stdout, &stderr)
-			got := "$ corsproc " + strings.Join(tt.args, " ") + "\n" + stdout.String()
-			if stderr.Len() > 0 {
-				got += "--- stderr\n" + stderr.String()
-			}
+			got, code, _ := transcript(tt.args, "")
 			got = strings.ReplaceAll(got, srv.URL, "http://ADMIN")
 			if code != tt.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tt.code, got)
