@@ -13,35 +13,9 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	nullproc "github.com/corsproc/corsproc/internal/perf/null"
 )
-
-// nullProcessor is the baseline: it answers CONTINUE to every message and
-// changes nothing, the least any ext_proc server can do.
-type nullProcessor struct {
-	extprocv3.UnimplementedExternalProcessorServer
-}
-
-func (nullProcessor) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
-	for {
-		req, err := stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		resp := &extprocv3.ProcessingResponse{}
-		switch req.GetRequest().(type) {
-		case *extprocv3.ProcessingRequest_RequestHeaders:
-			resp.Response = &extprocv3.ProcessingResponse_RequestHeaders{RequestHeaders: &extprocv3.HeadersResponse{}}
-		case *extprocv3.ProcessingRequest_ResponseHeaders:
-			resp.Response = &extprocv3.ProcessingResponse_ResponseHeaders{ResponseHeaders: &extprocv3.HeadersResponse{}}
-		}
-		if err := stream.Send(resp); err != nil {
-			return err
-		}
-	}
-}
 
 // benchPolicy is a production-like policy: the request is matched by the
 // last of several policies and allowed with credentials.
@@ -123,7 +97,7 @@ func BenchmarkProcessor(b *testing.B) {
 	null := &testServer{}
 	// The null processor as a user would serve it: grpc's defaults,
 	// corsproc's codec not among them.
-	null.serveWith(b, nullProcessor{}, nil)
+	null.serveWith(b, nullproc.Processor{}, nil)
 	got := cors.exchange(b, benchRequest, benchResponse)
 	if got[0].GetModeOverride() != nil || len(lines(b, got[1].GetResponseHeaders().GetResponse().GetHeaderMutation())) != 4 {
 		b.Fatalf("the benchmark request is not an allowed actual request of policy shop: %v", got)

@@ -53,6 +53,18 @@ Exit 0 converted, 1 converted with warnings about changed meaning, 2 unreadable 
 		fmt.Fprintf(stderr, "corsproc import: %s\n", err)
 		return 2
 	}
+	printResult(res, stdout, stderr)
+	if len(res.Warnings) > 0 {
+		fmt.Fprintf(stderr, "corsproc import: %s change what the source allowed; read the WARNING comments in the policy\n", plural(len(res.Warnings), "warning", "warnings"))
+		return 1
+	}
+	return 0
+}
+
+// printResult prints a generated policy on stdout, and on stderr what the
+// user must read about it: notes, the loader's warnings, and where the
+// policy's meaning differs from the source's. import and suggest share it.
+func printResult(res *importer.Result, stdout, stderr io.Writer) {
 	stdout.Write(res.YAML)
 	for _, n := range res.Notes {
 		fmt.Fprintf(stderr, "note: %s\n", n)
@@ -63,9 +75,4 @@ Exit 0 converted, 1 converted with warnings about changed meaning, 2 unreadable 
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "WARNING: %s\n", w)
 	}
-	if len(res.Warnings) > 0 {
-		fmt.Fprintf(stderr, "corsproc import: %s change what the source allowed; read the WARNING comments in the policy\n", plural(len(res.Warnings), "warning", "warnings"))
-		return 1
-	}
-	return 0
 }

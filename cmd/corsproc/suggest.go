@@ -51,16 +51,7 @@ func runSuggest(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "corsproc suggest: %s\n", err)
 		return 2
 	}
-	stdout.Write(res.YAML)
-	for _, n := range res.Notes {
-		fmt.Fprintf(stderr, "note: %s\n", n)
-	}
-	for _, p := range res.Checks {
-		fmt.Fprintf(stderr, "validate: %s\n", p)
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintf(stderr, "WARNING: %s\n", w)
-	}
+	printResult(res, stdout, stderr)
 	return 0
 }
 

@@ -127,9 +127,14 @@ func typeName(url string) string {
 	return url[strings.LastIndexByte(url, '/')+1:]
 }
 
-// lenientResolver is the global registry, except that an Any of a type it
-// does not know decodes into unknownType (an empty message whose decoding
-// ignores every field) instead of failing the whole dump.
+// Resolver is the global registry, except that an Any of a type it does
+// not know resolves to an empty message (decoding ignores its every field)
+// instead of failing the whole dump. doctortest marshals its dumps with it.
+var Resolver interface {
+	protoregistry.MessageTypeResolver
+	protoregistry.ExtensionTypeResolver
+} = lenientResolver{}
+
 type lenientResolver struct{}
 
 func (lenientResolver) FindMessageByName(n protoreflect.FullName) (protoreflect.MessageType, error) {

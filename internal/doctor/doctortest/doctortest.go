@@ -55,17 +55,12 @@ import (
 	"github.com/goccy/go-yaml"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3" // the bootstraps' cluster options
 
-	_ "github.com/corsproc/corsproc/internal/doctor" // registers the filter types
+	"github.com/corsproc/corsproc/internal/doctor" // its Resolver; it registers the filter types
 )
 
 // HCM is the network filter every builder's listeners hold.
@@ -75,7 +70,7 @@ const HCM = "envoy.filters.network.http_connection_manager"
 // names). Types the registry lacks (Istio's own filters) are written as
 // {"@type": URL}, as doctor must be able to read them.
 func Marshal(d *adminv3.ConfigDump) ([]byte, error) {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, Resolver: anyResolver{}}.Marshal(d)
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, Resolver: doctor.Resolver}.Marshal(d)
 	if err != nil {
 		return nil, err
 	}
@@ -96,39 +91,6 @@ func compact(b []byte) []byte {
 	}
 	return out.Bytes()
 }
-
-type anyResolver struct{}
-
-func (anyResolver) FindMessageByName(n protoreflect.FullName) (protoreflect.MessageType, error) {
-	return protoregistry.GlobalTypes.FindMessageByName(n)
-}
-
-func (anyResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
-	if errors.Is(err, protoregistry.NotFound) {
-		return emptyType, nil
-	}
-	return mt, err
-}
-
-func (anyResolver) FindExtensionByName(n protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByName(n)
-}
-
-func (anyResolver) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByNumber(m, n)
-}
-
-var emptyType = func() protoreflect.MessageType {
-	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
-		Name: new("doctortest/empty.proto"), Package: new("doctortest"), Syntax: new("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{{Name: new("Empty")}},
-	}, nil)
-	if err != nil {
-		panic(err)
-	}
-	return dynamicpb.NewMessageType(fd.Messages().Get(0))
-}()
 
 // Unknown returns an Any of a type no registry here knows, as Istio's own
 // filters are to go-control-plane.
