@@ -44,12 +44,7 @@ type compiled struct {
 	preflightVary string
 }
 
-func (m *Match) clone() *Match {
-	if m == nil {
-		return nil
-	}
-	return &Match{Hosts: slices.Clone(m.Hosts), PathPrefixes: slices.Clone(m.PathPrefixes), PathRegex: m.PathRegex, Routes: slices.Clone(m.Routes)}
-}
+func (m *Match) clone() *Match { return m.DeepCopy() }
 
 // compile validates every policy against its effective settings and builds
 // the matchers. Values a policy inherits from defaults are checked once,

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -52,6 +53,22 @@ type Match struct {
 	PathRegex string `json:"path_regex,omitempty"`
 	// Routes are Envoy route names (the xds.route_name attribute).
 	Routes []string `json:"routes,omitempty"`
+}
+
+// DeepCopyInto copies m into out, sharing no list, so that a Match can
+// live in a Kubernetes object (see api/v1alpha1).
+func (m *Match) DeepCopyInto(out *Match) {
+	*out = Match{Hosts: slices.Clone(m.Hosts), PathPrefixes: slices.Clone(m.PathPrefixes), PathRegex: m.PathRegex, Routes: slices.Clone(m.Routes)}
+}
+
+// DeepCopy returns a copy of m that shares no list with it; nil for nil.
+func (m *Match) DeepCopy() *Match {
+	if m == nil {
+		return nil
+	}
+	out := new(Match)
+	m.DeepCopyInto(out)
+	return out
 }
 
 // MaxFileSize is the largest policy file Load and ReadFile accept: 16 MiB.

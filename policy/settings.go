@@ -90,6 +90,9 @@ type setting interface {
 	// fieldOf points at the key's field of s, to find its name.
 	fieldOf(s *Settings) reflect.Value
 	setName(name string)
+	// copyInto sets the key's field of dst to a copy of src's, sharing
+	// nothing.
+	copyInto(dst, src *Settings)
 }
 
 // schemaHints are what the JSON Schema says of a key beyond its Go type,
@@ -167,10 +170,30 @@ func (k *key[F]) inherit(eff, own, defaults *Settings) bool {
 	return fromDefaults
 }
 
+func (k *key[F]) copyInto(dst, src *Settings) { *k.field(dst) = k.clone(*k.field(src)) }
+
 func (k *key[F]) check(l loc, s *Settings) {
 	if v := *k.field(s); k.validate != nil && k.isSet(v) {
 		k.validate(l.child(k.name), v)
 	}
+}
+
+// DeepCopyInto copies s into out, sharing no pointer or list, so that a
+// Settings can live in a Kubernetes object (see api/v1alpha1).
+func (s *Settings) DeepCopyInto(out *Settings) {
+	for _, k := range settings {
+		k.copyInto(out, s)
+	}
+}
+
+// DeepCopy returns a copy of s that shares nothing with it.
+func (s *Settings) DeepCopy() *Settings {
+	if s == nil {
+		return nil
+	}
+	out := new(Settings)
+	s.DeepCopyInto(out)
+	return out
 }
 
 // inherit returns own if it is set, else defaults if it is set (and says

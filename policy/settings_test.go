@@ -58,3 +58,38 @@ func TestMergedSettingsShareNothingWithTheBuiltinDefaults(t *testing.T) {
 		t.Errorf("a change to one policy's settings reached the builtin defaults: %v %q", again.AllowMethods, *again.Mode)
 	}
 }
+
+// DeepCopy goes through the settings table, so a key added there is
+// copied too; a copy that shared a list or pointer with its source would
+// let a Kubernetes informer's cached object be changed through it.
+func TestDeepCopyCopiesEveryKeySharingNothing(t *testing.T) {
+	var src Settings
+	rv := reflect.ValueOf(&src).Elem()
+	for i := range rv.NumField() {
+		f := rv.Field(i)
+		switch f.Kind() {
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"x"}))
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		default:
+			t.Fatalf("field %s has kind %s: teach this test to fill it", rv.Type().Field(i).Name, f.Kind())
+		}
+	}
+	cp := src.DeepCopy()
+	if !reflect.DeepEqual(*cp, src) {
+		t.Fatalf("DeepCopy = %+v, want %+v", *cp, src)
+	}
+	cv := reflect.ValueOf(cp).Elem()
+	for i := range rv.NumField() {
+		name := rv.Type().Field(i).Name
+		t.Run(name+" is not shared with the source", func(t *testing.T) {
+			if rv.Field(i).UnsafePointer() == cv.Field(i).UnsafePointer() {
+				t.Errorf("%s shares its storage with the source", name)
+			}
+		})
+	}
+	if (*Settings)(nil).DeepCopy() != nil {
+		t.Error("DeepCopy of nil is not nil")
+	}
+}
