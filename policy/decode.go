@@ -287,25 +287,32 @@ func decodePolicy(ps *problems, i int, v any) Policy {
 	for _, kv := range m {
 		key, _ := kv.Key.(string)
 		kl := l.child(key)
-		switch key {
-		case "name":
+		switch {
+		case key == "name":
 			hasName = true
 			s, ok := asString(kl, kv.Value)
 			if ok && strings.TrimSpace(s) == "" {
 				kl.errorf("must not be empty; name the policy, e.g. name: shop-api")
 			}
-		case "match":
-			p.Match = decodeMatch(kl, kv.Value)
-		default:
-			if !decodeSetting(kl, key, kv.Value, &p.Settings) {
-				kl.errorf("unknown key; a policy takes name, match and %s", strings.Join(settingKeys, ", "))
-			}
+		case !decodePolicyKey(kl, key, kv.Value, &p):
+			kl.errorf("unknown key; a policy takes name, match and %s", strings.Join(settingKeys, ", "))
 		}
 	}
 	if !hasName {
 		l.child("name").errorf("missing; every policy needs a unique name")
 	}
 	return p
+}
+
+// decodePolicyKey decodes match or a CORS key of a policy into p; false
+// means the key is neither. A policy of the file and a CORSPolicy spec
+// share it, so that both read the same keys with the same words.
+func decodePolicyKey(l loc, key string, v any, p *Policy) bool {
+	if key == "match" {
+		p.Match = decodeMatch(l, v)
+		return true
+	}
+	return decodeSetting(l, key, v, &p.Settings)
 }
 
 func decodeMatch(l loc, v any) *Match {

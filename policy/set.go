@@ -14,6 +14,14 @@ type Set struct {
 	policies []*compiled
 	resolved []Policy // effective policies, defaults applied, origins normalised
 	warnings []Problem
+
+	// defaults are the file's own, which admitted policies inherit.
+	defaults Settings
+	// base is the file's Set a Set made by With extends; nil for a file's.
+	base *Set
+	// sources name where each policy came from, for a Set made by With;
+	// nil when every policy is the file's.
+	sources []string
 }
 
 // Load reads and compiles the policy file at path. On failure the error is
@@ -36,6 +44,7 @@ func parse(file string, data []byte, split bool) (*Set, error) {
 	s := &Set{file: file}
 	if f != nil {
 		s.resolved, s.policies, problems = compile(file, f, problems)
+		s.defaults = f.Defaults
 	}
 	locate(tree, chunks, problems)
 	sortProblems(problems)
