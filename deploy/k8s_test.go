@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -40,6 +41,7 @@ import (
 // The kustomizations this repository ships.
 var kustomizations = []string{
 	"k8s/base",
+	"k8s/crd",
 	"k8s/overlays/envoy-gateway",
 	"k8s/overlays/istio",
 	"k8s/overlays/plain-envoy",
@@ -52,7 +54,7 @@ var scheme = func() *runtime.Scheme {
 		corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme,
 		autoscalingv2.AddToScheme, networkingv1.AddToScheme,
 		egv1a1.AddToScheme, gwv1.Install, gwv1b1.AddToScheme, istionet.AddToScheme,
-		monitoringv1.AddToScheme,
+		monitoringv1.AddToScheme, apiextensionsv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)
