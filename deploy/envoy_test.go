@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"sigs.k8s.io/yaml"
 
 	// Registered for their typed_config types: a typed_config whose type is
@@ -32,6 +33,7 @@ import (
 
 	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/envoytest"
+	"github.com/corsproc/corsproc/internal/runner"
 )
 
 const (
@@ -251,6 +253,8 @@ func checkGRPCCluster(t *testing.T, c *clusterv3.Cluster) {
 	po := unpack(t, opts, &httpv3.HttpProtocolOptions{})
 	if po.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
 		t.Errorf("cluster %q: explicit_http_config.http2_protocol_options is not set", c.GetName())
+	} else if msg := streamLimitProblem(po, runner.Defaults().MaxConcurrentStreams); msg != "" {
+		t.Errorf("cluster %q: %s", c.GetName(), msg)
 	}
 	var grpcHC bool
 	for _, hc := range c.GetHealthChecks() {
@@ -259,6 +263,23 @@ func checkGRPCCluster(t *testing.T, c *clusterv3.Cluster) {
 	if !grpcHC {
 		t.Errorf("cluster %q has no grpc_health_check: a draining corsproc would keep getting streams", c.GetName())
 	}
+}
+
+// streamLimitProblem says why Envoy could open more streams on one
+// connection than corsproc serves at once, or "". Envoy does not heed the
+// server's SETTINGS_MAX_CONCURRENT_STREAMS (envoyproxy/envoy#13933; see
+// --max-concurrent-streams in docs/contract.md): unless the cluster caps
+// its own streams, a stream past corsproc's limit waits and spends its
+// message_timeout instead of going to a new connection.
+func streamLimitProblem(po *httpv3.HttpProtocolOptions, server uint32) string {
+	got := po.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetMaxConcurrentStreams()
+	switch {
+	case got == nil:
+		return fmt.Sprintf("http2_protocol_options.max_concurrent_streams is not set: Envoy's default (2147483647) ignores corsproc's limit of %d streams per connection; set it to at most %d", server, server)
+	case got.GetValue() > server:
+		return fmt.Sprintf("http2_protocol_options.max_concurrent_streams is %d, over corsproc's --max-concurrent-streams default of %d; set it to at most %d", got.GetValue(), server, server)
+	}
+	return ""
 }
 
 // checkHTTPFilters asserts that corsproc's filter (ext_proc, or a composite
@@ -525,6 +546,20 @@ static_resources:
 			}
 		})
 	}
+	t.Run("a corsproc cluster without its own stream limit is found", func(t *testing.T) {
+		limit := runner.Defaults().MaxConcurrentStreams
+		for _, po := range []*httpv3.HttpProtocolOptions{
+			{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}}}}},
+			{UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+					MaxConcurrentStreams: wrapperspb.UInt32(limit + 1)}}}}},
+		} {
+			if streamLimitProblem(po, limit) == "" {
+				t.Errorf("no problem found in %v", po)
+			}
+		}
+	})
 	t.Run("a rule violation inside a typed_config is found", func(t *testing.T) {
 		// stat_prefix is required (min_len 1) in the connection manager.
 		j, _ := yaml.YAMLToJSON([]byte(`
