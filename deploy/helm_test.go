@@ -29,9 +29,9 @@ import (
 const chartDir = "charts/corsproc"
 
 // renderChart renders the chart with Helm's own engine, as `helm template
-// corsproc charts/corsproc -n corsproc` with these values does (values.
-// schema.json applied), and strict-decodes every object like a
-// kustomization's.
+// corsproc charts/corsproc -n corsproc --include-crds` with these values
+// does (values.schema.json applied), and strict-decodes every object like
+// a kustomization's.
 func renderChart(t *testing.T, values string) (*rendering, error) {
 	t.Helper()
 	ch, err := loader.Load(repoPath(chartDir))
@@ -49,6 +49,11 @@ func renderChart(t *testing.T, values string) (*rendering, error) {
 	files, err := engine.Render(ch, rv)
 	if err != nil {
 		return nil, err
+	}
+	// helm install applies crds/ first, whatever the values, and never
+	// templates it.
+	for _, c := range ch.CRDObjects() {
+		files[c.Filename] = string(c.File.Data)
 	}
 	r := &rendering{Dir: chartDir + " " + values}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
@@ -93,7 +98,7 @@ func mustRenderChart(t *testing.T, values string) *rendering {
 }
 
 func TestHelmChartLints(t *testing.T) {
-	for _, values := range []string{"", "envoyGateway: {enabled: true}", "istio: {enabled: true}",
+	for _, values := range []string{"", "envoyGateway: {enabled: true}", "istio: {enabled: true}", "kubernetes: {enabled: true, namespaces: [team-a]}",
 		"monitoring: {serviceMonitor: {enabled: true}, prometheusRule: {enabled: true}}"} {
 		t.Run("helm lint passes with "+strings.TrimSpace("values "+values), func(t *testing.T) {
 			vals, err := chartutil.ReadValues([]byte(values))
@@ -137,6 +142,7 @@ func TestHelmChartDefault(t *testing.T) {
 // k8s/base, and why; anything else is a failure.
 var chartVsBase = []struct{ kind, path, why string }{
 	{"Namespace", "", "Helm charts do not create their namespace (helm install --create-namespace); label it for Pod Security as docs/deploy.md says"},
+	{"CustomResourceDefinition", "", "Helm installs crds/ whatever the values (--skip-crds leaves it out); kustomize adds it with k8s/components/kubernetes"},
 	{"*", "metadata.labels", "Helm's recommended labels (instance, managed-by, helm.sh/chart) are added"},
 	{"*", "metadata.name", "the policy ConfigMap has no content hash in its name; the pod template's checksum/policy annotation rolls the pods instead"},
 	{"*", "selector", "selectors add app.kubernetes.io/instance, so that two releases never select each other's pods"},
@@ -199,26 +205,35 @@ func compareWithBase(t *testing.T, chart, base *rendering) {
 		}
 		return out
 	}
+	// A kind listed with no path may be on one side only.
+	mayLack := map[string]bool{}
+	for _, d := range chartVsBase {
+		if d.path == "" {
+			mayLack[d.kind] = true
+		}
+	}
 	c, b := byKind(chart), byKind(base)
 	for kind := range b {
-		if _, ok := c[kind]; !ok && kind != "Namespace" {
+		if _, ok := c[kind]; !ok && !mayLack[kind] {
 			t.Errorf("the chart renders no %s", kind)
 		}
 	}
 	for kind, co := range c {
 		bo, ok := b[kind]
 		if !ok {
-			t.Errorf("the chart renders a %s that k8s/base does not", kind)
+			if !mayLack[kind] {
+				t.Errorf("the chart renders a %s that %s does not", kind, base.Dir)
+			}
 			continue
 		}
 		cm, bm := normalise(co), normalise(bo)
 		if !reflect.DeepEqual(cm, bm) {
 			cj, _ := yaml.Marshal(cm)
 			bj, _ := yaml.Marshal(bm)
-			t.Errorf("%s differs from k8s/base beyond the listed differences:\nchart:\n%s\nbase:\n%s", kind, cj, bj)
+			t.Errorf("%s differs from %s beyond the listed differences:\nchart:\n%s\nkustomize:\n%s", kind, base.Dir, cj, bj)
 		}
 	}
-	t.Logf("the chart's default render differs from k8s/base only in:")
+	t.Logf("the chart's render differs from %s only in:", base.Dir)
 	for _, d := range chartVsBase {
 		t.Logf("  %s %s: %s", d.kind, d.path, d.why)
 	}
@@ -274,6 +289,17 @@ func TestHelmChartSwitches(t *testing.T) {
 		checkServiceMonitor(t, r, sms[0])
 		checkPrometheusRule(t, prs[0], corsprocNS, "corsproc")
 	})
+	t.Run("Kubernetes", func(t *testing.T) {
+		r := mustRenderChart(t, "kubernetes: {enabled: true, namespaces: [team-a, team-b]}")
+		checkWorkloads(t, r)
+		checkCorsproc(t, r, pod{"any", map[string]string{"corsproc.io/gateway": "true"}})
+		checkKubernetes(t, r, []string{"team-a", "team-b"})
+		t.Run("without namespaces it equals k8s/base with k8s/components/kubernetes in substance", func(t *testing.T) {
+			r := mustRenderChart(t, "kubernetes: {enabled: true}")
+			checkKubernetes(t, r, nil)
+			compareWithBase(t, r, renderWithComponent(t, "kubernetes"))
+		})
+	})
 	t.Run("TLS with a client CA", func(t *testing.T) {
 		r := mustRenderChart(t, "tls: {enabled: true, secretName: corsproc-tls, clientCASecretName: corsproc-client-ca}")
 		checkWorkloads(t, r)
@@ -315,6 +341,9 @@ func TestHelmValuesSchemaRefusesUnknownAndMistypedValues(t *testing.T) {
 		{"an unknown log level", "logLevel: verbose"},
 		{"an extra arg that is not a flag", "extraArgs: [serve]"},
 		{"a misspelt switch", "envoyGateway: {enable: true}"},
+		{"a namespace list given as a string", "kubernetes: {enabled: true, namespaces: team-a}"},
+		{"a namespace that is not a DNS label", "kubernetes: {enabled: true, namespaces: [Team_A]}"},
+		{"a namespace named twice", "kubernetes: {enabled: true, namespaces: [team-a, team-a]}"},
 	} {
 		t.Run("the schema refuses "+c.name, func(t *testing.T) {
 			if _, err := renderChart(t, c.values); err == nil {

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -54,7 +55,7 @@ var scheme = func() *runtime.Scheme {
 		corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme,
 		autoscalingv2.AddToScheme, networkingv1.AddToScheme,
 		egv1a1.AddToScheme, gwv1.Install, gwv1b1.AddToScheme, istionet.AddToScheme,
-		monitoringv1.AddToScheme, apiextensionsv1.AddToScheme,
+		monitoringv1.AddToScheme, apiextensionsv1.AddToScheme, rbacv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)

@@ -20,27 +20,27 @@ import (
 	"github.com/corsproc/corsproc/internal/envoytest"
 )
 
-// renderWithMonitoring renders k8s/base with the monitoring component, as
-// an overlay that adds it would.
-func renderWithMonitoring(t *testing.T) *rendering {
+// renderWithComponent renders k8s/base with a component of
+// k8s/components, as an overlay that adds it would.
+func renderWithComponent(t *testing.T, component string) *rendering {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(repoPath("k8s"))); err != nil {
 		t.Fatal(err)
 	}
-	overlay := filepath.Join(dir, "overlays", "with-monitoring")
+	overlay := filepath.Join(dir, "overlays", "with-"+component)
 	if err := os.MkdirAll(overlay, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../base]\ncomponents: [../../components/monitoring]\n"
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../../base]\ncomponents: [../../components/" + component + "]\n"
 	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return renderDir(t, "k8s/base + k8s/components/monitoring", overlay)
+	return renderDir(t, "k8s/base + k8s/components/"+component, overlay)
 }
 
 func TestMonitoringComponent(t *testing.T) {
-	r := renderWithMonitoring(t)
+	r := renderWithComponent(t, "monitoring")
 	checkWorkloads(t, r)
 	sms := all[*monitoringv1.ServiceMonitor](r)
 	if len(sms) != 1 {
