@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"golang.org/x/mod/modfile"
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	"sigs.k8s.io/controller-tools/pkg/crd"
 	"sigs.k8s.io/controller-tools/pkg/genall"
 	"sigs.k8s.io/controller-tools/pkg/loader"
@@ -310,4 +312,26 @@ func TestCRDSchemaChecksWhatThePolicySchemaChecks(t *testing.T) {
 			t.Errorf("an object without spec was accepted")
 		}
 	})
+}
+
+func TestCRDSchemaIsStructural(t *testing.T) {
+	var c apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(readRepoFile(t, crdFiles[0]), &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range c.Spec.Versions {
+		t.Run(v.Name+"'s schema is structural, as the API server requires of a v1 CRD", func(t *testing.T) {
+			var internal apiextensions.JSONSchemaProps
+			if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(v.Schema.OpenAPIV3Schema, &internal, nil); err != nil {
+				t.Fatal(err)
+			}
+			s, err := structuralschema.NewStructural(&internal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range structuralschema.ValidateStructural(nil, s) {
+				t.Errorf("%v", e)
+			}
+		})
+	}
 }
