@@ -149,29 +149,19 @@ func compileMatch(l loc, m *Match, c *compiled) {
 	}
 	for i, h := range m.Hosts {
 		el := l.child("hosts").index(i)
-		if h == "" {
-			el.errorf("a host cannot be empty")
+		hp, msg := parseHostPattern(h)
+		switch {
+		case h == "":
+			el.errorf("%s", msg)
 			continue
-		}
-		lh := strings.ToLower(h)
-		wild := strings.HasPrefix(lh, "*.")
-		name := strings.TrimPrefix(lh, "*.")
-		if strings.Contains(name, ":") && !strings.HasPrefix(name, "[") {
-			el.valueError(h, "hosts match :authority without its port; remove "+strconv.Quote(name[strings.LastIndexByte(name, ':'):]))
-			continue
-		}
-		norm, msg := normaliseHost(name, wild)
-		if msg != "" {
+		case msg != "":
 			el.valueError(h, msg)
 			continue
 		}
-		// hostOf drops the trailing dot of a fully qualified :authority;
-		// so must the entry it is compared with.
-		norm = strings.TrimSuffix(norm, ".")
-		if wild {
-			c.hostSuffixes = setAdd(c.hostSuffixes, norm)
+		if hp.wild {
+			c.hostSuffixes = setAdd(c.hostSuffixes, hp.name)
 		} else {
-			c.hosts = setAdd(c.hosts, norm)
+			c.hosts = setAdd(c.hosts, hp.name)
 		}
 	}
 	for i, p := range m.PathPrefixes {
@@ -203,6 +193,35 @@ func compileMatch(l loc, m *Match, c *compiled) {
 		l.warnf("an empty list matches nothing, so this policy never applies; remove the key to match everything")
 		c.never = true
 	}
+}
+
+// hostPattern is a match.hosts entry, normalised: a host, or with wild
+// the suffix after "*.", matching one or more labels before it.
+type hostPattern struct {
+	name string
+	wild bool
+}
+
+// parseHostPattern normalises a match.hosts entry; msg says why it is
+// invalid.
+func parseHostPattern(h string) (hp hostPattern, msg string) {
+	if h == "" {
+		return hp, "a host cannot be empty"
+	}
+	lh := strings.ToLower(h)
+	hp.wild = strings.HasPrefix(lh, "*.")
+	name := strings.TrimPrefix(lh, "*.")
+	if strings.Contains(name, ":") && !strings.HasPrefix(name, "[") {
+		return hp, "hosts match :authority without its port; remove " + strconv.Quote(name[strings.LastIndexByte(name, ':'):])
+	}
+	norm, msg := normaliseHost(name, hp.wild)
+	if msg != "" {
+		return hp, msg
+	}
+	// hostOf drops the trailing dot of a fully qualified :authority; so
+	// must the entry it is compared with.
+	hp.name = strings.TrimSuffix(norm, ".")
+	return hp, ""
 }
 
 func setAdd(m map[string]struct{}, k string) map[string]struct{} {

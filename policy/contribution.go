@@ -73,7 +73,8 @@ func (s *Set) fileSet() *Set {
 // Admit checks c with the loader's own checks and words (keys as
 // "spec.allowed_origins[0]"), then against s's guardrails; on failure an
 // [*Error] lists every problem. Never panics on any bytes. The policy
-// inherits the file's defaults. On a Set made by [Set.With], Admit checks
+// inherits the file's defaults. A file without a guardrails section
+// admits nothing. On a Set made by [Set.With], Admit checks
 // against the file's Set it extends.
 func (s *Set) Admit(c Contribution) (*Admitted, error) {
 	base := s.fileSet()
@@ -82,15 +83,6 @@ func (s *Set) Admit(c Contribution) (*Admitted, error) {
 	if source == "" {
 		source = "CORSPolicy " + name
 	}
-	top := loc{ps: &problems{file: source}, policy: -1, name: name}
-	checkObjectName(top.child("metadata").child("namespace"), c.Namespace)
-	checkObjectName(top.child("metadata").child("name"), c.Name)
-	for _, fp := range base.resolved {
-		if fp.Name == name {
-			top.child("metadata").child("name").valueError(c.Name, "the policy file "+base.file+" already has a policy named "+name+"; rename the object or the file's policy, names must be unique")
-		}
-	}
-
 	tree, root, msg := c.decodeSpec()
 	ps := &problems{file: source}
 	l := loc{ps: ps, policy: 0, name: name}
@@ -105,17 +97,40 @@ func (s *Set) Admit(c Contribution) (*Admitted, error) {
 	if msg == "" {
 		resolved, compiledOne, ps.list = compile(source, &File{Defaults: base.defaults, Policies: []Policy{p}}, ps.list)
 	}
-	list := top.ps.list
+	// The loader's problems, from the one-policy file it was given, are
+	// renamed as the object's: keys under spec, no policies index.
+	all := &problems{file: source}
 	for _, pr := range ps.list {
 		if pr.Policy != 0 {
 			continue // the file's defaults speak for themselves, in the file
 		}
-		if pr.Line == 0 && tree != nil {
-			pr.Line = locatePath(tree, strings.TrimSuffix("$."+pr.Key, "."))
-		}
 		pr.Policy = -1
 		pr.Key = strings.TrimSuffix("spec."+pr.Key, ".")
-		list = append(list, pr)
+		all.list = append(all.list, pr)
+	}
+	top := loc{ps: all, policy: -1, name: name}
+	checkObjectName(top.child("metadata").child("namespace"), c.Namespace)
+	checkObjectName(top.child("metadata").child("name"), c.Name)
+	for _, fp := range base.resolved {
+		if fp.Name == name {
+			top.child("metadata").child("name").valueError(c.Name, "the policy file "+base.file+" already has a policy named "+name+"; rename the object or the file's policy, names must be unique")
+		}
+	}
+	if msg == "" && !ps.hasError(0, nil, "") { // a spec that is not a mapping has nothing to hold to the guardrails
+		eff, inherited := merge(&p.Settings, &base.defaults)
+		base.guardrails.admit(&admission{
+			top: top, spec: top.child("spec"), file: base.file, namespace: c.Namespace,
+			match: p.Match, eff: &eff, inherited: inherited, routeHosts: c.RouteHosts,
+			badMatch: ps.matchBroken(0),
+		})
+	}
+	list := all.list
+	if tree != nil {
+		for i := range list {
+			if rest, ok := strings.CutPrefix(list[i].Key, "spec"); ok && list[i].Line == 0 {
+				list[i].Line = locatePath(tree, "$"+rest)
+			}
+		}
 	}
 	sortProblems(list)
 	for _, pr := range list {
@@ -219,7 +234,8 @@ func writeSetFields(b *bytes.Buffer, prefix string, v reflect.Value) {
 }
 
 // With returns a new Set running s's policies and the admitted ones,
-// placed after the file's policies, ordered by namespace then name
+// placed as s's guardrails say (after the file's policies unless
+// guardrails.order is "before"), ordered by namespace then name
 // whatever the order given; its SHA256 covers the file and every admitted
 // spec, so replicas holding the same objects report the same digest. An
 // Admitted from another Set is an error. On a Set made by With, With
@@ -259,14 +275,23 @@ func (s *Set) With(admitted []*Admitted) (*Set, error) {
 	}
 	h := sha256.New()
 	h.Write([]byte(base.sha256))
-	for i, c := range base.policies {
-		out.add(c, base.resolved[i], base.file)
+	addFile := func() {
+		for i, c := range base.policies {
+			out.add(c, base.resolved[i], base.file)
+		}
+	}
+	before := base.guardrails != nil && base.guardrails.before
+	if !before {
+		addFile()
 	}
 	for _, a := range list {
 		out.add(a.c, a.policy, a.source)
 		out.warnings = append(out.warnings, a.warnings...)
 		fmt.Fprintf(h, "\n%s\n%d\n", a.Name(), len(a.written))
 		h.Write(a.written)
+	}
+	if before {
+		addFile()
 	}
 	out.sha256 = hex.EncodeToString(h.Sum(nil))
 	return out, nil

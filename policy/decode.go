@@ -156,7 +156,7 @@ func decode(file string, data []byte, split bool) (*File, []Problem, *ast.File, 
 	}
 	m, ok := root.(yaml.MapSlice)
 	if !ok {
-		top.errorf("the top level must be a mapping with the keys defaults and policies, not %s", kind(root))
+		top.errorf("the top level must be a mapping with the keys defaults, guardrails and policies, not %s", kind(root))
 		return nil, ps.list, tree, chunks
 	}
 	sawPolicies := false
@@ -166,11 +166,13 @@ func decode(file string, data []byte, split bool) (*File, []Problem, *ast.File, 
 		switch key {
 		case "defaults":
 			decodeDefaults(l, item.Value, &f.Defaults)
+		case "guardrails":
+			f.Guardrails = decodeGuardrails(l, item.Value)
 		case "policies":
 			sawPolicies = true
 			f.Policies = append(f.Policies, decodePolicies(l, item.Value, chunks)...)
 		default:
-			hint := "the top level has only defaults and policies"
+			hint := "the top level has only defaults, guardrails and policies"
 			if slices.Contains(settingKeys, key) {
 				hint = "put " + key + " under defaults or under a policy"
 			}

@@ -14,6 +14,11 @@ func ExampleSet_Admit() {
 	central, err := policy.Parse("central.yaml", []byte(`
 defaults:
   preflight_max_age: 600
+guardrails:
+  namespaces:
+    - {name: team-a, hosts: ["*.a.example.com"]}
+    - {name: team-b, hosts: [b.example.com]}
+  allowed_origins: ["https://*.example.com"]
 policies:
   - name: admin
     match: {hosts: [admin.example.com]}
@@ -25,7 +30,7 @@ policies:
 	}
 	api, err := central.Admit(policy.Contribution{
 		Namespace: "team-a", Name: "api", Source: "CORSPolicy team-a/api",
-		Spec: []byte(`{"match": {"hosts": ["a.example.com"]}, "allowed_origins": ["https://a.example.com"]}`),
+		Spec: []byte(`{"match": {"hosts": ["api.a.example.com"]}, "allowed_origins": ["https://www.a.example.com"]}`),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -33,7 +38,7 @@ policies:
 	}
 	_, err = central.Admit(policy.Contribution{
 		Namespace: "team-b", Name: "web", Source: "CORSPolicy team-b/web",
-		Spec: []byte(`{"allowed_origins": ["https://b.example.com/"], "allow_credentials": "yes"}`),
+		Spec: []byte(`{"match": {"hosts": ["b.example.com"]}, "allowed_origins": ["https://b.example.com/", "https://b.example.org"], "allow_credentials": "yes"}`),
 	})
 	fmt.Println(err)
 
@@ -48,6 +53,7 @@ policies:
 	// Output:
 	// CORSPolicy team-b/web: spec.allow_credentials: must be true or false, not the string "yes"
 	// CORSPolicy team-b/web: spec.allowed_origins[0] "https://b.example.com/": an origin has no path; remove the trailing "/"
+	// CORSPolicy team-b/web: spec.allowed_origins[1] "https://b.example.org": not within guardrails.allowed_origins ["https://*.example.com"] of central.yaml; allow only origins these cover, or ask its owners to add it
 	// admin from central.yaml max age 600
 	// team-a/api from CORSPolicy team-a/api max age 600
 }

@@ -27,6 +27,9 @@ import (
 type File struct {
 	// Defaults are inherited by every policy for each key it does not set.
 	Defaults Settings `json:"defaults,omitzero"`
+	// Guardrails are the rules for policies declared as CORSPolicy objects;
+	// without them, no namespace may declare any.
+	Guardrails *Guardrails `json:"guardrails,omitempty"`
 	// Policies are tried in order; the first whose Match holds is used.
 	Policies []Policy `json:"policies"`
 }

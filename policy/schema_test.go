@@ -126,9 +126,11 @@ func policySchema(dir string) ([]byte, error) {
 			"Check a file with `corsproc validate FILE`: it also checks what a schema cannot " +
 			"(origin syntax, regexes, forbidden headers, credentials rules).",
 	}
-	for _, t := range []reflect.Type{reflect.TypeFor[File](), reflect.TypeFor[Match](), reflect.TypeFor[Policy](), reflect.TypeFor[Settings]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[File](), reflect.TypeFor[Match](), reflect.TypeFor[Policy](), reflect.TypeFor[Settings](),
+		reflect.TypeFor[Guardrails](), reflect.TypeFor[NamespaceGuardrail]()} {
 		s.Defs = append(s.Defs, property{t.Name(), objectSchema(t, docs)})
 	}
+	addGuardrailHints(s.Defs.get("Guardrails"), s.Defs.get("NamespaceGuardrail"))
 	policy := s.Defs.get("Policy")
 	policy.Properties.get("name").MinLength = ptr(1)
 	for _, key := range matchKeys {
@@ -180,6 +182,23 @@ func typeSchema(t reflect.Type) *jsonSchema {
 		return &jsonSchema{Type: "integer"}
 	}
 	return &jsonSchema{Type: "string"}
+}
+
+// addGuardrailHints says what the guardrails' checks enforce that a
+// schema can say: their defaults, order's values, a namespace name's form.
+func addGuardrailHints(g, ns *jsonSchema) {
+	for _, key := range []string{"allow_all_origins", "credentials_with_wildcards", "private_network", "origin_regexes"} {
+		g.Properties.get(key).Default = json.RawMessage("false")
+	}
+	order := g.Properties.get("order")
+	order.Enum = []json.RawMessage{json.RawMessage(`"after"`), json.RawMessage(`"before"`)}
+	order.Default = json.RawMessage(`"after"`)
+	g.Properties.get("allowed_origins").Examples = []json.RawMessage{json.RawMessage(`["https://example.com", "https://*.example.com"]`)}
+	name := ns.Properties.get("name")
+	name.MinLength = ptr(1)
+	name.Pattern = dnsLabel.String()
+	ns.Properties.get("hosts").Items.MinLength = ptr(1)
+	ns.Properties.get("hosts_from_httproutes").Default = json.RawMessage("false")
 }
 
 func addHints(p *jsonSchema, h schemaHints) {

@@ -19,6 +19,9 @@ type Set struct {
 	defaults Settings
 	// base is the file's Set a Set made by With extends; nil for a file's.
 	base *Set
+	// guardrails hold contributed policies to the file's rules; nil when
+	// the file has no guardrails section, and then none is admitted.
+	guardrails *guardrails
 	// sources name where each policy came from, for a Set made by With;
 	// nil when every policy is the file's.
 	sources []string
@@ -45,6 +48,7 @@ func parse(file string, data []byte, split bool) (*Set, error) {
 	if f != nil {
 		s.resolved, s.policies, problems = compile(file, f, problems)
 		s.defaults = f.Defaults
+		s.guardrails, problems = checkGuardrails(file, f.Guardrails, problems)
 	}
 	locate(tree, chunks, problems)
 	sortProblems(problems)
