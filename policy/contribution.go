@@ -16,7 +16,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// Policies from Kubernetes (docs/contract.md, "Policies from Kubernetes"):
+// Policies from Kubernetes (docs/contract.md §6):
 // a team declares one policy as a CORSPolicy object; it is checked by the
 // loader's own checks, as if it were written in the file, and then by the
 // file's guardrails, and it runs only if nothing is wrong with it.
@@ -76,8 +76,23 @@ func (s *Set) fileSet() *Set {
 // inherits the file's defaults. A file without a guardrails section
 // admits nothing. On a Set made by [Set.With], Admit checks
 // against the file's Set it extends.
-func (s *Set) Admit(c Contribution) (*Admitted, error) {
-	base := s.fileSet()
+func (s *Set) Admit(c Contribution) (*Admitted, error) { return s.fileSet().admit(c, true) }
+
+// Check checks c with the loader's own checks alone: no policy file, so
+// no defaults and no guardrails. It is what validate does with a
+// CORSPolicy when no central file is given. On failure an [*Error] lists
+// every problem; otherwise Check returns the warnings.
+func (c Contribution) Check() ([]Problem, error) {
+	a, err := (&Set{}).admit(c, false)
+	if err != nil {
+		return nil, err
+	}
+	return a.warnings, nil
+}
+
+// admit is Admit on the file's Set; guard false skips the guardrails.
+func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
+	base := s
 	name := c.Namespace + "/" + c.Name
 	source := c.Source
 	if source == "" {
@@ -116,7 +131,7 @@ func (s *Set) Admit(c Contribution) (*Admitted, error) {
 			top.child("metadata").child("name").valueError(c.Name, "the policy file "+base.file+" already has a policy named "+name+"; rename the object or the file's policy, names must be unique")
 		}
 	}
-	if msg == "" && !ps.hasError(0, nil, "") { // a spec that is not a mapping has nothing to hold to the guardrails
+	if guard && msg == "" && !ps.hasError(0, nil, "") { // a spec that is not a mapping has nothing to hold to the guardrails
 		eff, inherited := merge(&p.Settings, &base.defaults)
 		base.guardrails.admit(&admission{
 			top: top, spec: top.child("spec"), file: base.file, namespace: c.Namespace,

@@ -1,9 +1,9 @@
 package policy
 
-// Contribution tests, written from docs/contract.md, "Policies from
-// Kubernetes": a CORSPolicy's spec gets the loader's own checks and words,
-// keys under "spec.", inherits the file's defaults, and runs after the
-// file's policies, ordered by namespace then name.
+// Contribution tests, written from docs/contract.md §6: a CORSPolicy's
+// spec gets the loader's own checks and words, keys under "spec.",
+// inherits the file's defaults, and runs after the file's policies,
+// ordered by namespace then name.
 
 import (
 	"errors"
@@ -325,4 +325,22 @@ func TestWithRefusesWhatThisSetDidNotAdmit(t *testing.T) {
 			t.Errorf("With on a With Set: err %v, %d policies; want the same Set again", err, len(again.Policies()))
 		}
 	})
+}
+
+func TestCheckHoldsASpecToTheLoaderAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name, spec string
+		errors     int
+	}{
+		{"a spec without hosts passes: no guardrail asks for them", `{"allowed_origins":["https://a.example.com"]}`, 0},
+		{"a spec with the loader's mistakes fails with them", `{"allowed_origins":["https://a.example.com/"],"allow_private_network":"yes"}`, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Contribution{Namespace: "team-a", Name: "api", Spec: []byte(tc.spec)}.Check()
+			var e *Error
+			if tc.errors == 0 && err != nil || tc.errors > 0 && (!errors.As(err, &e) || len(e.Problems) != tc.errors) {
+				t.Errorf("Check() = %v, want %d errors", err, tc.errors)
+			}
+		})
+	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // Guardrails are the central file's rules for the policies teams declare
-// as CORSPolicy objects (docs/contract.md, "Policies from Kubernetes"):
+// as CORSPolicy objects (docs/contract.md §6):
 // which namespaces may declare them, what each may match, which origins
 // they may allow and what they may never set. A policy that breaks one is
 // refused whole. Without this section no namespace may declare any.

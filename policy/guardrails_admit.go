@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// Holding a contributed policy to the guardrails (docs/contract.md,
-// "Policies from Kubernetes"): one check per guardrail, each naming the
+// Holding a contributed policy to the guardrails (docs/contract.md §6):
+// one check per guardrail, each naming the
 // guardrail key and the spec key, every problem collected. The checks read
 // the effective settings, defaults applied: what would run is what must
 // keep to the rules, whoever wrote it.

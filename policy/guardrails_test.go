@@ -1,9 +1,9 @@
 package policy
 
-// Guardrail tests, written from docs/contract.md, "Policies from
-// Kubernetes": the section is decoded and checked as strictly as the rest
-// of the file; a contributed policy that breaks a guardrail is refused
-// whole, with every problem naming the guardrail key and the spec key.
+// Guardrail tests, written from docs/contract.md §6: the section is decoded
+// and checked as strictly as the rest of the file; a contributed policy
+// that breaks a guardrail is refused whole, with every problem naming the
+// guardrail key and the spec key.
 
 import (
 	"errors"

@@ -12,11 +12,11 @@ import (
 	"github.com/goccy/go-yaml/parser"
 )
 
-// CORSPolicy objects as files hold them (docs/contract.md, "Policies from
-// Kubernetes"): what a team applies with kubectl, read offline so that
-// validate and explain can check it against the central file's guardrails
-// before it is applied. api/v1alpha1 holds the type; it imports this
-// package, so the names are repeated here.
+// CORSPolicy objects as files hold them (docs/contract.md §6): what a team
+// applies with kubectl, read offline so that validate and explain can
+// check it against the central file's guardrails before it is applied.
+// api/v1alpha1 holds the type; it imports this package, so the names are
+// repeated here.
 const (
 	// CORSPolicyAPIVersion is the apiVersion of CORSPolicy objects.
 	CORSPolicyAPIVersion = "corsproc.io/v1alpha1"

@@ -1,9 +1,8 @@
 package policy
 
-// Reading CORSPolicy objects from files, written from docs/contract.md,
-// "Policies from Kubernetes": what a team applies is read as kubectl
-// reads it, each problem named by the file, the object and the key, with
-// its line.
+// Reading CORSPolicy objects from files, written from docs/contract.md §6:
+// what a team applies is read as kubectl reads it, each problem named by
+// the file, the object and the key, with its line.
 
 import (
 	"errors"

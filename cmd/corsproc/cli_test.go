@@ -20,6 +20,9 @@ func TestCLI(t *testing.T) {
 	t.Parallel()
 	const example = "../../envoy/policy.yaml"
 	const why = "testdata/why.yaml"
+	const central, teamA, teamB = "../../docs/examples/central.yaml", "../../docs/examples/team-a.yaml", "../../docs/examples/team-b.yaml"
+	const mixedStdin = "apiVersion: corsproc.io/v1alpha1\nkind: CORSPolicy\nmetadata: {name: web}\nspec:\n  match: {hosts: [www.shop.example.com]}\n  allowed_origins: [\"https://www.example.com\"]\n" +
+		"---\napiVersion: corsproc.io/v1alpha1\nkind: CORSPolicy\nmetadata: {name: api, namespace: team-b}\nspec:\n  match: {hosts: [api.example.com], path_prefixes: [/b/]}\n  allowed_origins: [\"https://b.example.com\"]\n"
 	tests := []struct {
 		name   string
 		golden string
@@ -37,6 +40,13 @@ func TestCLI(t *testing.T) {
 		{"validate warns about a path_regex that looks like a prefix", "validate-prefix-regex", []string{"validate", why}, 0, ""},
 		{"validate refuses a binary file with a short escaped excerpt", "validate-binary", []string{"validate", "testdata/binary.yaml"}, 1, ""},
 		{"validate --help prints to stdout", "validate-help", []string{"validate", "--help"}, 0, ""},
+		{"validate checks CORSPolicy objects alone with the loader's checks", "validate-objects", []string{"validate", teamA}, 0, ""},
+		{"validate holds CORSPolicy objects to the guardrails of --config", "validate-objects-central", []string{"validate", "--config", central, teamA, teamB}, 1, ""},
+		{"validate prints objects held to guardrails as JSON", "validate-objects-json", []string{"validate", "--json", "--config", central, teamB}, 1, ""},
+		{"validate refuses a document of another kind and an object without a namespace", "validate-objects-mixed", []string{"validate", "--config", central, "testdata/objects-mixed.yaml"}, 1, ""},
+		{"validate gives objects without a namespace the one of --namespace", "validate-objects-namespace", []string{"validate", "--config", central, "--namespace", "team-a", "-"}, 0, mixedStdin},
+		{"validate refuses an object given in two files", "validate-objects-twice", []string{"validate", teamA, teamA}, 1, ""},
+		{"validate checks nothing against an invalid --config", "validate-objects-broken-central", []string{"validate", "--config", "testdata/broken.yaml", teamA}, 1, ""},
 		{"explain --help prints to stdout", "explain-help", []string{"explain", "--help"}, 0, ""},
 		{"version --help prints no empty flag list", "version-help", []string{"version", "--help"}, 0, ""},
 		{"version with an argument is a usage error", "version-stray", []string{"version", "x"}, 2, ""},
@@ -63,6 +73,12 @@ func TestCLI(t *testing.T) {
 		{"explain with debug headers answers a refused method with the origin", "explain-debug", []string{"explain", "--origin", "http://localhost:3000", "--request-method", "PROPFIND", "--debug-headers"}, 1, ""},
 		{"explain on an invalid policy is an error", "explain-invalid-config", []string{"explain", "--config", "testdata/broken.yaml", "--origin", "https://app.example.com"}, 2, ""},
 		{"explain rejects a stray argument", "explain-stray", []string{"explain", "https://app.example.com"}, 2, ""},
+		{"explain runs admitted CORSPolicy objects beside the central file", "explain-objects-admitted", []string{"explain", "--config", central, "--corspolicies", teamA, "--corspolicies", teamB, "--host", "shop.example.com", "--origin", "https://www.example.com"}, 0, ""},
+		{"explain lists refused objects and never runs them", "explain-objects-refused", []string{"explain", "--config", central, "--corspolicies", teamB, "--host", "api.example.com", "--path", "/b/v1/x", "--origin", "https://app.example.com"}, 0, ""},
+		{"explain prints admitted and refused objects in JSON", "explain-objects-json", []string{"explain", "--config", central, "--corspolicies", teamA, "--corspolicies", teamB, "--host", "shop.example.com", "--origin", "https://www.example.com", "--json"}, 0, ""},
+		{"explain refuses --corspolicies without --config", "explain-objects-no-config", []string{"explain", "--corspolicies", teamA}, 2, ""},
+		{"explain refuses a policy file given as --corspolicies", "explain-objects-policy-file", []string{"explain", "--config", central, "--corspolicies", central}, 2, ""},
+		{"explain refuses a file of objects with a document of another kind", "explain-objects-mixed", []string{"explain", "--config", central, "--corspolicies", "testdata/objects-mixed.yaml"}, 2, ""},
 		{"an unknown command prints the usage", "unknown-command", []string{"frobnicate"}, 2, ""},
 		{"help prints the usage", "help", []string{"help"}, 0, ""},
 	}

@@ -24,12 +24,22 @@ decision and its reason, and the exact status and headers. Every input is a
 flag; inputs a browser never sends (an origin with a path or in upper case, a
 path without "/", request headers outside a preflight) are refused with what
 a browser would send instead. Without --config, the embedded development
-policy is used. Exit 0 allowed or skipped, 1 denied, 2 error.
+policy is used.
+
+--corspolicies FILE adds the CORSPolicy objects of FILE (repeat it for
+several files) as serve --kubernetes would run them beside --config: each
+held to its guardrails, the admitted ones placed as they say, the refused
+ones listed with every problem.
+
+Exit 0 allowed or skipped, 1 denied, 2 error.
 `
 
 func runExplain(args []string, stdout, stderr io.Writer) int {
-	fs := newCommandFlags("explain", "explain [--config FILE] [--origin O] [--method M] [--request-method M] [--request-headers \"a, b\"] [--private-network] [--host H] [--path P] [--route R] [--debug-headers] [--json]", explainAbout, stdout, stderr)
+	fs := newCommandFlags("explain", "explain [--config FILE [--corspolicies FILE]... [--namespace NS]] [--origin O] [--method M] [--request-method M] [--request-headers \"a, b\"] [--private-network] [--host H] [--path P] [--route R] [--debug-headers] [--json]", explainAbout, stdout, stderr)
 	config := fs.String("config", "", "policy file (default: the embedded development policy)")
+	var objectFiles multiFlag
+	fs.Var(&objectFiles, "corspolicies", "a file of CORSPolicy objects to run beside --config, held to its guardrails (repeat for several files)")
+	namespace := fs.String("namespace", "", "namespace of CORSPolicy objects that name none, as kubectl apply -n gives it")
 	origin := fs.String("origin", "", "the request's origin header, as a browser sends it: scheme://host[:port]; omit for a request without one")
 	method := fs.String("method", "", "the request's method (default GET, or OPTIONS with --request-method)")
 	reqMethod := fs.String("request-method", "", "access-control-request-method: makes an OPTIONS request a preflight")
@@ -72,6 +82,17 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	var objects *objectsRun
+	if len(objectFiles) > 0 {
+		if *config == "" {
+			return fs.usageError("--corspolicies needs --config CENTRAL: its guardrails decide which objects run")
+		}
+		var code int
+		if objects, code = runObjects(set, objectFiles, *namespace, stderr); objects == nil {
+			return code
+		}
+		set = objects.set
+	}
 	m := *method
 	if m == "" {
 		m = "GET"
@@ -97,9 +118,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	x := set.Explain(&req)
 	if *asJSON {
 		out := struct {
-			Config string `json:"config"`
+			Config       string    `json:"config"`
+			Admitted     []string  `json:"admitted,omitempty"`
+			Refused      []refusal `json:"refused,omitempty"`
+			PolicySource string    `json:"policy_source,omitempty"`
 			policy.Explanation
-		}{set.File(), x}
+		}{Config: set.File(), Explanation: x}
+		if objects != nil {
+			out.Admitted, out.Refused = objects.admittedNames(), objects.refused
+			if d := set.Decide(&req); d.PolicyIndex() >= 0 {
+				out.PolicySource = set.PolicySource(d.PolicyIndex())
+			}
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
@@ -107,7 +137,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	} else {
-		printExplanation(stdout, set.File(), &req, x)
+		printExplanation(stdout, set, objects, &req, x)
 	}
 	if x.Decision == policy.Denied.String() {
 		return 1
@@ -115,12 +145,18 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printExplanation(w io.Writer, file string, r *policy.Request, x policy.Explanation) {
-	fmt.Fprintf(w, "config:    %s\n", file)
+func printExplanation(w io.Writer, set *policy.Set, objects *objectsRun, r *policy.Request, x policy.Explanation) {
+	fmt.Fprintf(w, "config:    %s\n", set.File())
+	if objects != nil {
+		objects.print(w)
+	}
 	fmt.Fprintf(w, "request:   %s\n", describeRequest(r))
-	if x.Policy == "" {
+	switch d := set.Decide(r); {
+	case x.Policy == "":
 		fmt.Fprintf(w, "policy:    none\n")
-	} else {
+	case objects != nil:
+		fmt.Fprintf(w, "policy:    %s (%s), from %s\n", x.Policy, x.Mode, set.PolicySource(d.PolicyIndex()))
+	default:
 		fmt.Fprintf(w, "policy:    %s (%s)\n", x.Policy, x.Mode)
 	}
 	if len(x.PassedOver) > 0 {

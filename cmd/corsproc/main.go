@@ -5,7 +5,7 @@
 // Usage:
 //
 //	corsproc serve [flags]       run the ext_proc and admin servers
-//	corsproc validate FILE...    check policy files ("-" reads standard input)
+//	corsproc validate FILE...    check policy files and CORSPolicy objects ("-" reads standard input)
 //	corsproc explain [flags]     show what corsproc does with one request
 //	corsproc import FORMAT FILE  convert django, ingress-nginx, istio, envoy-gateway or gateway-api CORS
 //	corsproc suggest --admin URL print the minimal policy for the traffic corsproc observed
@@ -27,7 +27,7 @@ const usage = `corsproc: CORS at the edge, as an Envoy ext_proc server.
 
 Usage:
   corsproc serve [flags]       run the ext_proc gRPC server and the admin HTTP server
-  corsproc validate FILE...    check policy files ("-" reads standard input); exit 0 valid, 1 invalid, 2 usage
+  corsproc validate FILE...    check policy files and CORSPolicy objects ("-" reads standard input); exit 0 valid, 1 invalid, 2 usage
   corsproc explain [flags]     show what corsproc does with one request; exit 0 allowed, 1 denied, 2 error
   corsproc import FORMAT FILE... convert CORS from django, ingress-nginx, istio, envoy-gateway or gateway-api
   corsproc suggest --admin URL print the minimal policy for the traffic a running corsproc observed
