@@ -309,6 +309,7 @@ func (s *Set) With(admitted []*Admitted) (*Set, error) {
 		addFile()
 	}
 	out.sha256 = hex.EncodeToString(h.Sum(nil))
+	out.byHost = indexHosts(out.policies)
 	return out, nil
 }
 

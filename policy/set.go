@@ -22,6 +22,8 @@ type Set struct {
 	// guardrails hold contributed policies to the file's rules; nil when
 	// the file has no guardrails section, and then none is admitted.
 	guardrails *guardrails
+	// byHost finds the candidate policies of a host in a large Set.
+	byHost *hostIndex
 	// sources name where each policy came from, for a Set made by With;
 	// nil when every policy is the file's.
 	sources []string
@@ -48,6 +50,7 @@ func parse(file string, data []byte, split bool) (*Set, error) {
 	if f != nil {
 		s.resolved, s.policies, problems = compile(file, f, problems)
 		s.defaults = f.Defaults
+		s.byHost = indexHosts(s.policies)
 		s.guardrails, problems = checkGuardrails(file, f.Guardrails, problems)
 	}
 	locate(tree, chunks, problems)
