@@ -175,10 +175,51 @@ var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // checkGuardrails compiles the file's guardrails section, adding its
 // problems to list.
-func checkGuardrails(file string, g *Guardrails, list []Problem) (*guardrails, []Problem) {
+func checkGuardrails(file string, f *File, list []Problem) (*guardrails, []Problem) {
 	ps := &problems{file: file, list: list}
-	out := compileGuardrails(loc{ps: ps, policy: -1, key: "guardrails"}, g)
+	out := compileGuardrails(loc{ps: ps, policy: -1, key: "guardrails"}, f.Guardrails)
+	if out != nil {
+		warnDefaultsRefused(loc{ps: ps, policy: -1, key: "defaults"}, out, &f.Defaults, file)
+	}
 	return out, ps.list
+}
+
+// warnDefaultsRefused warns about defaults the guardrails refuse: every
+// CORSPolicy that does not set the key itself inherits the value and is
+// refused, which the file's owners would otherwise learn from each team.
+func warnDefaultsRefused(l loc, g *guardrails, defaults *Settings, file string) {
+	eff, inherited := merge(&Settings{}, defaults)
+	scratch := &problems{file: file}
+	a := &admission{spec: loc{ps: scratch, policy: -1, key: "spec"}, file: file, eff: &eff, inherited: inherited, ofDefaults: true}
+	if g.usesTopOrigins() {
+		checkOriginsWithin(g, a)
+	}
+	checkAllowAll(g, a)
+	checkCredentialsWithWildcards(g, a)
+	checkPrivateNetwork(g, a)
+	checkRegexesAllowed(g, a)
+	for _, p := range scratch.list {
+		key := strings.TrimPrefix(p.Key, "spec.")
+		why, _, _ := strings.Cut(p.Message, "; ") // the object's fix is not the file's
+		msg := "every CORSPolicy that does not set " + key + " inherits this, and the guardrails refuse it (" + why +
+			"); change defaults or the guardrail, or set " + key + " in each object"
+		if p.HasValue {
+			l.child(key).valueWarning(p.Value, msg)
+		} else {
+			l.child(key).warnf("%s", msg)
+		}
+	}
+}
+
+// usesTopOrigins reports whether some namespace is held to the top-level
+// allowed_origins (none has a list of its own).
+func (g *guardrails) usesTopOrigins() bool {
+	for _, n := range g.namespaces {
+		if n.origins == nil {
+			return true
+		}
+	}
+	return len(g.namespaces) == 0
 }
 
 // compileGuardrails checks the section, one concern at a time, and

@@ -23,6 +23,7 @@ type admission struct {
 	inherited  map[string]bool
 	routeHosts []string
 	badMatch   bool     // the loader found match itself broken
+	ofDefaults bool     // the file's own defaults are checked, not an object
 	ns         *nsGuard // nil when the namespace is not listed
 }
 
@@ -58,7 +59,7 @@ func (a *admission) at(key string, i int) loc {
 
 // from notes after a value that it came from the file's defaults.
 func (a *admission) from(key string) string {
-	if a.inherited[key] {
+	if a.inherited[key] && !a.ofDefaults {
 		return " (inherited from the defaults of " + a.file + "; set " + key + " in the spec to override it)"
 	}
 	return ""

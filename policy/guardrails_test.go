@@ -64,6 +64,19 @@ func TestGuardrailsSectionIsCheckedAsStrictlyAsTheFile(t *testing.T) {
 		{"a namespace's own bad origin is refused",
 			ns("{name: team-a, hosts: [a.example.com], allowed_origins: [\"a.example.com\"]}"),
 			[]ldWant{{`error guardrails.namespaces[0].allowed_origins[0] "a.example.com"`, "scheme://host"}}},
+		{"defaults the guardrails refuse are warned about: every object inheriting them would be refused",
+			"defaults:\n  allowed_origins: [\"https://app.example.com\", \"http://localhost:3000\"]\n  allow_private_network: true\n" +
+				"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com]}]\n  allowed_origins: [\"https://*.example.com\"]" + p,
+			[]ldWant{
+				{`warning defaults.allowed_origins "http://localhost:3000"`, "every CORSPolicy that does not set allowed_origins inherits this, and the guardrails refuse it (not within guardrails.allowed_origins"},
+				{"warning defaults.allow_private_network", "(true is not allowed: guardrails.private_network is not true in policy.yaml); change defaults or the guardrail"},
+			}},
+		{"defaults within the guardrails say nothing",
+			"defaults:\n  allowed_origins: [\"https://app.example.com\"]\n  allow_credentials: true\n" +
+				"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com]}]\n  allowed_origins: [\"https://*.example.com\"]" + p, nil},
+		{"defaults are not held to a top-level list no namespace uses",
+			"defaults:\n  allowed_origins: [\"https://app.example.com\"]\n" +
+				"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com], allowed_origins: [\"https://app.example.com\"]}]" + p, nil},
 		{"a boolean guardrail written as a word is refused",
 			"guardrails:\n  namespaces: []\n  private_network: \"no\"\n  order: first" + p,
 			[]ldWant{{"warning guardrails.namespaces", "no namespace"}, {"error guardrails.private_network", "true or false"}, {`error guardrails.order "first"`, "after, before"}}},

@@ -51,7 +51,7 @@ func parse(file string, data []byte, split bool) (*Set, error) {
 		s.resolved, s.policies, problems = compile(file, f, problems)
 		s.defaults = f.Defaults
 		s.byHost = indexHosts(s.policies)
-		s.guardrails, problems = checkGuardrails(file, f.Guardrails, problems)
+		s.guardrails, problems = checkGuardrails(file, f, problems)
 	}
 	locate(tree, chunks, problems)
 	sortProblems(problems)
