@@ -50,7 +50,8 @@ type Problem struct {
 	File string `json:"file"`
 	// Line is the 1-based line of the offending value, 0 when unknown.
 	Line int `json:"line,omitempty"`
-	// Policy is the index in policies, or -1 for defaults and top-level keys.
+	// Policy is the index in policies, or -1 for defaults, top-level keys
+	// and CORSPolicy objects (whose File names the object).
 	Policy int `json:"policy"`
 	// PolicyName is the policy's name, "" when unknown.
 	PolicyName string `json:"policy_name,omitempty"`
