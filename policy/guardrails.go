@@ -180,8 +180,23 @@ func checkGuardrails(file string, f *File, list []Problem) (*guardrails, []Probl
 	out := compileGuardrails(loc{ps: ps, policy: -1, key: "guardrails"}, f.Guardrails)
 	if out != nil {
 		warnDefaultsRefused(loc{ps: ps, policy: -1, key: "defaults"}, out, &f.Defaults, file)
+		warnCaughtFirst(loc{ps: ps, policy: -1, key: "guardrails"}, out, f)
 	}
 	return out, ps.list
+}
+
+// warnCaughtFirst warns when objects placed after the file's policies can
+// never apply: a policy of the file catches every request before them.
+func warnCaughtFirst(l loc, g *guardrails, f *File) {
+	if g.before || len(g.namespaces) == 0 {
+		return
+	}
+	for i, p := range f.Policies {
+		if why := catchesAll(p.Match); why != "" {
+			l.child("order").warnf("CORSPolicy objects run after the file's policies, and policies[%d] %q %s, so no object can ever apply; give it a match, or set order: before", i, p.Name, why)
+			return
+		}
+	}
 }
 
 // warnDefaultsRefused warns about defaults the guardrails refuse: every

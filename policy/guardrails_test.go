@@ -14,7 +14,8 @@ import (
 
 func TestGuardrailsSectionIsCheckedAsStrictlyAsTheFile(t *testing.T) {
 	t.Parallel()
-	const p = "\npolicies: [{name: p, allowed_origins: [\"https://app.example.com\"]}]"
+	const p = "\npolicies: [{name: p, match: {hosts: [admin.example.com]}, allowed_origins: [\"https://app.example.com\"]}]"
+	const catchAll = "\npolicies: [{name: p, allowed_origins: [\"https://app.example.com\"]}]"
 	ns := func(entry string) string { return "guardrails:\n  namespaces: [" + entry + "]" + p }
 	ldRun(t, []ldCase{
 		{"a valid section loads without a word",
@@ -77,6 +78,11 @@ func TestGuardrailsSectionIsCheckedAsStrictlyAsTheFile(t *testing.T) {
 		{"defaults are not held to a top-level list no namespace uses",
 			"defaults:\n  allowed_origins: [\"https://app.example.com\"]\n" +
 				"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com], allowed_origins: [\"https://app.example.com\"]}]" + p, nil},
+		{"a catch-all policy before every object is warned about",
+			"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com]}]" + catchAll,
+			[]ldWant{{"warning guardrails.order", `policies[0] "p" has no match conditions, so no object can ever apply; give it a match, or set order: before`}}},
+		{"a catch-all policy after the objects is not",
+			"guardrails:\n  namespaces: [{name: team-a, hosts: [a.example.com]}]\n  order: before" + catchAll, nil},
 		{"a boolean guardrail written as a word is refused",
 			"guardrails:\n  namespaces: []\n  private_network: \"no\"\n  order: first" + p,
 			[]ldWant{{"warning guardrails.namespaces", "no namespace"}, {"error guardrails.private_network", "true or false"}, {`error guardrails.order "first"`, "after, before"}}},
