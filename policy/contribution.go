@@ -140,7 +140,9 @@ func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
 		})
 	}
 	list := all.list
-	if tree != nil {
+	// A spec on one line (JSON from the API server) has no line worth
+	// naming: every problem would be at line 1.
+	if tree != nil && (c.spec != nil || bytes.IndexByte(c.Spec, '\n') >= 0) {
 		for i := range list {
 			if rest, ok := strings.CutPrefix(list[i].Key, "spec"); ok && list[i].Line == 0 {
 				list[i].Line = locatePath(tree, "$"+rest)
