@@ -32,6 +32,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	corsprocv1alpha1 "github.com/corsproc/corsproc/api/v1alpha1"
 )
 
 // This file renders the kustomizations and decodes what they render: the
@@ -56,6 +58,7 @@ var scheme = func() *runtime.Scheme {
 		autoscalingv2.AddToScheme, networkingv1.AddToScheme,
 		egv1a1.AddToScheme, gwv1.Install, gwv1b1.AddToScheme, istionet.AddToScheme,
 		monitoringv1.AddToScheme, apiextensionsv1.AddToScheme, rbacv1.AddToScheme,
+		corsprocv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err)

@@ -13,6 +13,7 @@ var shippedPolicies = []string{
 	"envoy/demo-policy.yaml",
 	"envoy/policy.yaml",
 	"k8s/base/policy.yaml",
+	"k8s/examples/teams/policy.yaml",
 }
 
 func TestEveryPolicyFileInTheRepositoryLoads(t *testing.T) {
@@ -46,7 +47,7 @@ func TestEveryPolicyFileInTheRepositoryLoads(t *testing.T) {
 // are examples users copy: they must not teach anything corsproc warns
 // about.
 func TestShippedExamplePoliciesLoadWithoutWarnings(t *testing.T) {
-	for _, rel := range []string{"envoy/demo-policy.yaml", "k8s/base/policy.yaml"} {
+	for _, rel := range []string{"envoy/demo-policy.yaml", "k8s/base/policy.yaml", "k8s/examples/teams/policy.yaml"} {
 		t.Run(rel+" loads without a warning", func(t *testing.T) {
 			set, err := policy.Load(repoPath(rel))
 			if err != nil {
