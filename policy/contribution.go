@@ -92,7 +92,6 @@ func (c Contribution) Check() ([]Problem, error) {
 
 // admit is Admit on the file's Set; guard false skips the guardrails.
 func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
-	base := s
 	name := c.Namespace + "/" + c.Name
 	source := c.Source
 	if source == "" {
@@ -110,7 +109,7 @@ func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
 	var resolved []Policy
 	var compiledOne []*compiled
 	if msg == "" {
-		resolved, compiledOne, ps.list = compile(source, &File{Defaults: base.defaults, Policies: []Policy{p}}, ps.list)
+		resolved, compiledOne, ps.list = compile(source, &File{Defaults: s.defaults, Policies: []Policy{p}}, ps.list)
 	}
 	// The loader's problems, from the one-policy file it was given, are
 	// renamed as the object's: keys under spec, no policies index.
@@ -126,15 +125,15 @@ func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
 	top := loc{ps: all, policy: -1, name: name}
 	checkObjectName(top.child("metadata").child("namespace"), c.Namespace)
 	checkObjectName(top.child("metadata").child("name"), c.Name)
-	for _, fp := range base.resolved {
+	for _, fp := range s.resolved {
 		if fp.Name == name {
-			top.child("metadata").child("name").valueError(c.Name, "the policy file "+base.file+" already has a policy named "+name+"; rename the object or the file's policy, names must be unique")
+			top.child("metadata").child("name").valueError(c.Name, "the policy file "+s.file+" already has a policy named "+name+"; rename the object or the file's policy, names must be unique")
 		}
 	}
 	if guard && msg == "" && !ps.hasError(0, nil, "") { // a spec that is not a mapping has nothing to hold to the guardrails
-		eff, inherited := merge(&p.Settings, &base.defaults)
-		base.guardrails.admit(&admission{
-			top: top, spec: top.child("spec"), file: base.file, namespace: c.Namespace,
+		eff, inherited := merge(&p.Settings, &s.defaults)
+		s.guardrails.admit(&admission{
+			top: top, spec: top.child("spec"), file: s.file, namespace: c.Namespace,
 			match: p.Match, eff: &eff, inherited: inherited, routeHosts: c.RouteHosts,
 			badMatch: ps.matchBroken(0),
 		})
@@ -156,7 +155,7 @@ func (s *Set) admit(c Contribution, guard bool) (*Admitted, error) {
 		}
 	}
 	return &Admitted{
-		base: base, namespace: c.Namespace, name: c.Name, source: source,
+		base: s, namespace: c.Namespace, name: c.Name, source: source,
 		policy: resolved[0], c: compiledOne[0], written: canonicalSpec(&p), warnings: list,
 	}, nil
 }
