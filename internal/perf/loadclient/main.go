@@ -206,10 +206,24 @@ func main() {
 	rounds := flag.Int("rounds", 15, "rounds; each measures every server on every case")
 	n := flag.Int("requests", 5000, "HTTP requests per server, case and round")
 	conc := flag.Int("concurrency", 16, "streams in flight on each server's connection")
+	var pairs pairList
+	flag.Var(&pairs, "compare", "a/b: also print server a's CPU per request over server b's, round by round (repeat)")
 	flag.Parse()
 	if len(ss) < 2 {
 		fmt.Fprintln(os.Stderr, "loadclient: give at least two -server name=addr=pid")
 		os.Exit(2)
+	}
+	index := map[string]int{}
+	for i, s := range ss {
+		index[s.name] = i
+	}
+	for _, p := range pairs {
+		if _, ok := index[p[0]]; !ok {
+			fatal(errors.New("-compare names an unknown server: " + p[0]))
+		}
+		if _, ok := index[p[1]]; !ok {
+			fatal(errors.New("-compare names an unknown server: " + p[1]))
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -278,6 +292,31 @@ func main() {
 			fmt.Printf("%-10s %-18s %11.1f %7.2fx [%.2f, %.2f] %9.0f %7.2fx\n", c.name, s.name, m, q2, q1, q3, mr, rr)
 		}
 	}
+	for _, p := range pairs {
+		a, b := index[p[0]], index[p[1]]
+		fmt.Printf("\n%s ÷ %s, CPU per request, median of the rounds' ratios [q1, q3]:\n", p[0], p[1])
+		for ci, c := range cases {
+			ratios := make([]float64, *rounds)
+			for r := range *rounds {
+				ratios[r] = cpu[ci][a][r] / cpu[ci][b][r]
+			}
+			q1, q2, q3 := quartiles(ratios)
+			fmt.Printf("%-10s %7.3fx [%.3f, %.3f]\n", c.name, q2, q1, q3)
+		}
+	}
+}
+
+// pairList is the -compare flag: server names a/b.
+type pairList [][2]string
+
+func (p *pairList) String() string { return "" }
+func (p *pairList) Set(v string) error {
+	a, b, ok := strings.Cut(v, "/")
+	if !ok || a == "" || b == "" {
+		return errors.New("want a/b, two server names")
+	}
+	*p = append(*p, [2]string{a, b})
+	return nil
 }
 
 func quartiles(xs []float64) (q1, q2, q3 float64) {
