@@ -79,10 +79,14 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) (err 
 	}()
 	ctx := stream.Context()
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		// Received into the stream's own message, which the codec
+		// decodes into without allocating (extprocwire.Request); the
+		// strings read from it stay valid until st.clear.
+		st.in.Next()
+		if err := stream.RecvMsg(&st.in); err != nil {
 			return s.recvEnded(err)
 		}
+		req := &st.in.ProcessingRequest
 		resp, err := s.handle(ctx, st, req)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 
+	"github.com/corsproc/corsproc/internal/extprocwire"
 	"github.com/corsproc/corsproc/policy"
 )
 
@@ -18,6 +19,9 @@ const maxSet = 16
 // gRPC encodes a reply inside Send, so a message may be refilled as soon
 // as Send returns.
 type streamState struct {
+	// in is the message being handled; the strings below view its bytes.
+	in extprocwire.Request
+
 	// The request phase's decision, for the response phase.
 	req     policy.Request
 	lines   [4]string // backs req.RequestHeaders
@@ -68,6 +72,9 @@ func (st *streamState) clear() {
 		st.vals[i].Key, st.vals[i].RawValue = "", nil
 	}
 	st.mut.SetHeaders, st.mut.RemoveHeaders = nil, nil
+	// Last: no string above views the message's bytes any more, and the
+	// next stream writes over them.
+	st.in.Release()
 }
 
 // ready returns the response with only its oneof set, whichever the

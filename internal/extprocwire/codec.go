@@ -46,11 +46,17 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 
 // Unmarshal decodes data into v.
 func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
-	m, ok := v.(*extprocv3.ProcessingRequest)
-	if !ok {
+	var m *extprocv3.ProcessingRequest
+	var r *Request
+	switch v := v.(type) {
+	case *Request:
+		m, r = &v.ProcessingRequest, v
+	case *extprocv3.ProcessingRequest:
+		m = v
+	default:
 		return fallback().Unmarshal(data, v)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	return Decode(buf.ReadOnlyData(), m)
+	return decode(buf.ReadOnlyData(), m, r)
 }

@@ -148,6 +148,43 @@ var mergeOpts = proto.UnmarshalOptions{Merge: true}
 // Decode decodes b into m, which must be empty, keeping only the headers
 // [Kept] accepts. m keeps no reference to b.
 func Decode(b []byte, m *extprocv3.ProcessingRequest) error {
+	return decode(b, m, nil)
+}
+
+// Request is a ProcessingRequest that a stream receives into again and
+// again (grpc's RecvMsg with [Codec]), reusing its storage: the decoded
+// headers live in one slab that the next message overwrites, and their
+// keys and values in bytes that are only appended to until [Request.Release],
+// so that a string read from an earlier message of the stream stays valid.
+// Decoding it with [Codec] allocates nothing once the stream has decoded
+// its first message.
+//
+// It embeds the message, so it is a proto.Message too: any other codec
+// decodes into the embedded message as it would into a new one.
+type Request struct {
+	extprocv3.ProcessingRequest
+	slab slab
+	buf  []byte
+}
+
+// Next empties the message for the next receive; the strings of earlier
+// messages stay valid.
+func (r *Request) Next() { r.ProcessingRequest.Reset() }
+
+// Release ends the stream: later messages reuse the bytes of this one's,
+// so nothing read from them may be held after it.
+func (r *Request) Release() {
+	r.ProcessingRequest.Reset()
+	r.buf = r.buf[:0]
+}
+
+// minBuf is the least a Request's bytes grow by: a stream's request and
+// response headers fit, as Envoy sends them for a browser.
+const minBuf = 512
+
+// decode is Decode, into r's storage when r is not nil (then m is r's
+// message).
+func decode(b []byte, m *extprocv3.ProcessingRequest, r *Request) error {
 	var hdrField protowire.Number
 	var hdrBytes []byte
 	oneofs := 0
@@ -192,8 +229,26 @@ func Decode(b []byte, m *extprocv3.ProcessingRequest) error {
 		}
 		rest = rest[n+l:]
 	}
-	s := new(slab)
-	buf := make([]byte, 0, size)
+	var s *slab
+	var buf []byte
+	if r == nil {
+		s, buf = new(slab), make([]byte, 0, size)
+	} else {
+		// Only the parts this message uses are cleared: the values past
+		// kept are never reachable from it.
+		s = &r.slab
+		s.reqOneof, s.respOneof = extprocv3.ProcessingRequest_RequestHeaders{}, extprocv3.ProcessingRequest_ResponseHeaders{}
+		s.headers, s.hmap = extprocv3.HttpHeaders{}, corev3.HeaderMap{}
+		for i := range kept {
+			s.values[i] = corev3.HeaderValue{}
+		}
+		if cap(r.buf)-len(r.buf) < size {
+			// A new array, not a grown copy: strings of the stream's
+			// earlier messages point into the old one.
+			r.buf = make([]byte, 0, max(size, minBuf, 2*cap(r.buf)))
+		}
+		buf = r.buf[len(r.buf):len(r.buf):cap(r.buf)]
+	}
 	for i := range kept {
 		sp := &spans[i]
 		v := &s.values[i]
@@ -210,6 +265,9 @@ func Decode(b []byte, m *extprocv3.ProcessingRequest) error {
 			v.RawValue = buf[len(buf)-len(sp.raw) : len(buf) : len(buf)]
 		}
 		s.ptrs[i] = v
+	}
+	if r != nil {
+		r.buf = r.buf[:len(r.buf)+len(buf)]
 	}
 	if kept > 0 {
 		s.hmap.Headers = s.ptrs[:kept:kept]

@@ -1,10 +1,12 @@
 package extprocwire
 
 import (
+	"slices"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -84,13 +86,29 @@ func decodeCases(t testing.TB) []struct {
 }
 
 // checkDecode is the equivalence: Decode fails exactly when proto.Unmarshal
-// does, and otherwise yields proto.Unmarshal's message, filtered.
+// does, and otherwise yields proto.Unmarshal's message, filtered. The same
+// holds for a Request that already decoded a message of its stream, and
+// that message's strings are left as they were.
 func checkDecode(t *testing.T, b []byte) {
 	var want, got extprocv3.ProcessingRequest
 	errWant := proto.Unmarshal(b, &want)
 	errGot := Decode(b, &got)
 	if (errWant == nil) != (errGot == nil) {
 		t.Fatalf("Decode error %v, proto.Unmarshal error %v", errGot, errWant)
+	}
+	var r Request
+	first := mustMarshal(t, browserRequest)
+	if err := decodeInto(first, &r); err != nil {
+		t.Fatal(err)
+	}
+	earlier := headerStrings(&r.ProcessingRequest)
+	r.Next()
+	errReused := decodeInto(b, &r)
+	if (errWant == nil) != (errReused == nil) {
+		t.Fatalf("decoding into a Request: error %v, proto.Unmarshal error %v", errReused, errWant)
+	}
+	if again := headerStrings(mustUnmarshalFiltered(t, first)); !slices.Equal(earlier, again) {
+		t.Fatalf("the stream's earlier message read %q, want %q", earlier, again)
 	}
 	if errWant != nil {
 		return
@@ -99,6 +117,33 @@ func checkDecode(t *testing.T, b []byte) {
 	if !proto.Equal(&want, &got) {
 		t.Fatalf("Decode gave\n%v\nproto.Unmarshal then Filter gave\n%v", &got, &want)
 	}
+	if !proto.Equal(&want, &r.ProcessingRequest) {
+		t.Fatalf("decoding into a Request gave\n%v\nproto.Unmarshal then Filter gave\n%v", &r.ProcessingRequest, &want)
+	}
+}
+
+// decodeInto decodes b into r as Codec does.
+func decodeInto(b []byte, r *Request) error {
+	return Codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, r)
+}
+
+func mustUnmarshalFiltered(t *testing.T, b []byte) *extprocv3.ProcessingRequest {
+	var m extprocv3.ProcessingRequest
+	if err := proto.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	Filter(&m)
+	return &m
+}
+
+// headerStrings are the keys and values of m's request headers, as strings
+// that view the decoded bytes.
+func headerStrings(m *extprocv3.ProcessingRequest) []string {
+	var out []string
+	for _, h := range m.GetRequestHeaders().GetHeaders().GetHeaders() {
+		out = append(out, h.GetKey(), h.GetValue(), string(h.GetRawValue()))
+	}
+	return out
 }
 
 func TestDecode(t *testing.T) {
@@ -118,6 +163,29 @@ func TestDecodeAllocatesThriceForBrowserRequest(t *testing.T) {
 	// of the kept headers; proto.Unmarshal makes 54.
 	if allocs > 3 {
 		t.Errorf("Decode allocates %v times, want 3", allocs)
+	}
+}
+
+// TestRequestStreamAllocatesNothing is a stream's two headers messages
+// decoded into its Request, once the Request has its bytes.
+func TestRequestStreamAllocatesNothing(t *testing.T) {
+	// As grpc hands them to the codec, built before counting.
+	msgs := []mem.BufferSlice{
+		{mem.SliceBuffer(mustMarshal(t, browserRequest))},
+		{mem.SliceBuffer(mustMarshal(t, headersMsg(true, hv(":status", "200"), hv("vary", "accept-encoding"), hv("server", "x"))))},
+	}
+	var r Request
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, m := range msgs {
+			r.Next()
+			if err := (Codec{}).Unmarshal(m, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.Release()
+	})
+	if allocs > 0 {
+		t.Errorf("a stream's messages allocate %v times, want 0", allocs)
 	}
 }
 
@@ -146,6 +214,18 @@ func BenchmarkDecode(b *testing.B) {
 			if err := Decode(msg, &m); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("impl=extprocwire-reused", func(b *testing.B) {
+		b.ReportAllocs()
+		var r Request
+		data := mem.BufferSlice{mem.SliceBuffer(msg)}
+		for b.Loop() {
+			r.Next()
+			if err := (Codec{}).Unmarshal(data, &r); err != nil {
+				b.Fatal(err)
+			}
+			r.Release()
 		}
 	})
 }

@@ -46,9 +46,12 @@ func (s *Sketch) Add(v string) {
 		s.entries[i].Count++
 		return
 	}
+	// The sketch keeps its own copy, as map key too: v may view a
+	// request's bytes, which are reused after the request.
+	v = strings.Clone(v)
 	if len(s.entries) < s.k {
 		s.index[v] = len(s.entries)
-		s.entries = append(s.entries, Entry{Value: strings.Clone(v), Count: 1})
+		s.entries = append(s.entries, Entry{Value: v, Count: 1})
 		return
 	}
 	m := 0
@@ -60,7 +63,7 @@ func (s *Sketch) Add(v string) {
 	old := s.entries[m]
 	delete(s.index, old.Value)
 	s.index[v] = m
-	s.entries[m] = Entry{Value: strings.Clone(v), Count: old.Count + 1, Error: old.Count}
+	s.entries[m] = Entry{Value: v, Count: old.Count + 1, Error: old.Count}
 }
 
 // Top returns the entries, most counted first (ties by value).
