@@ -5,14 +5,13 @@ import (
 	"google.golang.org/grpc/encoding"
 	protoenc "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/proto"
 )
 
 // Codec is the server codec for corsproc's gRPC server: ProcessingRequest
-// through [Decode], ProcessingResponse written by hand (encode.go) into a
-// pooled buffer (grpc's own codec pools only messages of 1 KiB or more,
-// and corsproc's replies are smaller), anything else (health checks)
-// through grpc's proto codec. Install it with grpc.ForceServerCodecV2.
+// through [Decode] (into a [Request] without allocating), ProcessingResponse
+// written by hand (encode.go), anything else (health checks, and the
+// replies encode.go does not write) through grpc's proto codec. Install it
+// with grpc.ForceServerCodecV2.
 type Codec struct{}
 
 var _ encoding.CodecV2 = Codec{}
@@ -28,20 +27,19 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	if !ok {
 		return fallback().Marshal(v)
 	}
-	pool := mem.DefaultBufferPool()
 	if n, ok := encodable(m); ok {
+		if mem.IsBelowBufferPoolingThreshold(n) {
+			// grpc never returns a buffer this small to its pool
+			// (mem.NewBuffer), so taking one from it would only add a
+			// pool miss to the allocation.
+			return mem.BufferSlice{mem.SliceBuffer(appendResponse(make([]byte, 0, n), m))}, nil
+		}
+		pool := mem.DefaultBufferPool()
 		buf := pool.Get(n)
 		*buf = appendResponse((*buf)[:0], m)
 		return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 	}
-	buf := pool.Get(proto.Size(m))
-	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
-	if err != nil {
-		pool.Put(buf)
-		return nil, err
-	}
-	*buf = out
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	return fallback().Marshal(v)
 }
 
 // Unmarshal decodes data into v.
