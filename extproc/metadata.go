@@ -75,26 +75,78 @@ func setMetadata(resp *extprocv3.ProcessingResponse, md encodedMetadata) {
 // after that: the hot path loads a pointer, and no request builds or
 // encodes a protobuf map.
 type metadataCache struct {
-	policy  string                            // "" for requests no policy matched
-	entries []atomic.Pointer[encodedMetadata] // by index()
+	policy  string                         // "" for requests no policy matched
+	entries []atomic.Pointer[decisionMeta] // by index()
+}
+
+// decisionMeta is the metadata of one kind of decision, and the CONTINUE
+// replies to request_headers that carry it, without and with the
+// mode_override that skips the response phase. Such a reply is the same
+// for every request of that kind, so it is encoded once: each one is an
+// empty ProcessingResponse whose unknown fields are the whole reply in
+// wire form, which any encoder writes verbatim (what proto.Marshal
+// wrote for the reply built field by field, byte for byte). Shared by
+// every stream: read only.
+type decisionMeta struct {
+	md      encodedMetadata
+	replies [2]*extprocv3.ProcessingResponse // [skip]
+}
+
+// metadata is the encoded metadata; nil for none.
+func (m *decisionMeta) metadata() encodedMetadata {
+	if m == nil {
+		return nil
+	}
+	return m.md
+}
+
+// continueReply is CONTINUE to request_headers with the metadata, and
+// with skip the mode_override that skips the response phase; nil when m
+// is nil or the reply could not be encoded.
+func (m *decisionMeta) continueReply(skip bool) *extprocv3.ProcessingResponse {
+	if m == nil {
+		return nil
+	}
+	if skip {
+		return m.replies[1]
+	}
+	return m.replies[0]
+}
+
+// newDecisionMeta encodes md and the two replies that carry it.
+func newDecisionMeta(md encodedMetadata) *decisionMeta {
+	m := &decisionMeta{md: md}
+	for i, skip := range []bool{false, true} {
+		var st streamState
+		reply := st.continueRequest(skip)
+		setMetadata(reply, md)
+		b, err := proto.Marshal(reply)
+		if err != nil {
+			continue // cannot happen; the stream then builds the reply itself
+		}
+		encoded := &extprocv3.ProcessingResponse{}
+		encoded.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
+		m.replies[i] = encoded
+	}
+	return m
 }
 
 // newMetadataCache is the cache of the policy named name, whose mode is
 // the same in every decision of one set.
 func newMetadataCache(name string) *metadataCache {
 	return &metadataCache{policy: name,
-		entries: make([]atomic.Pointer[encodedMetadata], numClasses*numOutcomes*len(policy.Reasons()))}
+		entries: make([]atomic.Pointer[decisionMeta], numClasses*numOutcomes*len(policy.Reasons()))}
 }
 
 // of returns the metadata that reports d; nil for a decision outside the
 // enums (never, but then there is simply no metadata).
-func (c *metadataCache) of(d *policy.Decision) encodedMetadata {
+func (c *metadataCache) of(d *policy.Decision) *decisionMeta {
 	if int(d.Class) >= numClasses || int(d.Outcome) >= numOutcomes || int(d.Reason) >= len(policy.Reasons()) {
 		return nil
 	}
 	i := (int(d.Class)*numOutcomes+int(d.Outcome))*len(policy.Reasons()) + int(d.Reason)
 	if m := c.entries[i].Load(); m != nil {
-		return *m
+		return m
 	}
 	fields := map[string]*structpb.Value{
 		MetadataClass:    structpb.NewStringValue(d.Class.String()),
@@ -107,8 +159,8 @@ func (c *metadataCache) of(d *policy.Decision) encodedMetadata {
 		fields[MetadataPolicy] = structpb.NewStringValue(c.policy)
 		fields[MetadataMode] = structpb.NewStringValue(d.Mode.String())
 	}
-	m := encodeMetadata(namespaced(fields))
-	c.entries[i].Store(&m) // a racing first use stores equal bytes
+	m := newDecisionMeta(encodeMetadata(namespaced(fields)))
+	c.entries[i].Store(m) // a racing first use stores an equal entry
 	return m
 }
 

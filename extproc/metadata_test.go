@@ -1,12 +1,14 @@
 package extproc
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -83,4 +85,31 @@ func metadataString(t *testing.T, md *structpb.Struct) string {
 		out = append(out, k+"="+s)
 	}
 	return strings.Join(out, " ")
+}
+
+// TestEncodedContinueRepliesDecodeAsBuilt: the CONTINUE replies encoded
+// once per kind of decision decode to the reply built field by field,
+// with the metadata as a Struct, with and without mode_override.
+func TestEncodedContinueRepliesDecodeAsBuilt(t *testing.T) {
+	t.Parallel()
+	md := namespaced(map[string]*structpb.Value{MetadataPolicy: structpb.NewStringValue("shop")})
+	m := newDecisionMeta(encodeMetadata(md))
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skip=%v", skip), func(t *testing.T) {
+			var st streamState
+			want := proto.Clone(st.continueRequest(skip)).(*extprocv3.ProcessingResponse)
+			want.DynamicMetadata = md
+			b, err := proto.Marshal(m.continueReply(skip))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got extprocv3.ProcessingResponse
+			if err := proto.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(&got, want) {
+				t.Errorf("the encoded reply decodes to\n%v\nwant\n%v", &got, want)
+			}
+		})
+	}
 }

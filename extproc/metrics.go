@@ -299,7 +299,7 @@ func (sc *setCounters) series(vec *prometheus.CounterVec, labels ...string) prom
 
 // decided counts one decision and returns the dynamic metadata that
 // reports it to Envoy (nil in the cases that cannot happen).
-func (sc *setCounters) decided(d *policy.Decision) encodedMetadata {
+func (sc *setCounters) decided(d *policy.Decision) *decisionMeta {
 	i := d.PolicyIndex()
 	if i < 0 {
 		sc.m.noPolicyReq.Inc()

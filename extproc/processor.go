@@ -151,10 +151,10 @@ func (s *Server) requestHeaders(ctx context.Context, st *streamState, req *extpr
 	var resp *extprocv3.ProcessingResponse
 	if d.Local {
 		resp = st.immediate(d, s.invalidOutput)
-	} else {
-		resp = st.continueRequest(d.SkipResponse)
+		setMetadata(resp, meta.metadata())
+	} else if resp = meta.continueReply(d.SkipResponse); resp == nil {
+		resp = st.continueRequest(d.SkipResponse) // no metadata: cannot happen
 	}
-	setMetadata(resp, meta)
 	s.metrics.phaseReq.Observe(time.Since(start).Seconds())
 	return resp, nil
 }
