@@ -47,8 +47,24 @@ func Kept(key string) bool {
 	if len(key) >= len(ac) && strings.EqualFold(key[:len(ac)], ac) {
 		return true
 	}
+	if !hasUpper(key) {
+		return false // Envoy's lower-case names: the switch above was exact
+	}
 	for _, k := range keptNames {
 		if len(k) == len(key) && strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasUpper reports whether s has an ASCII upper-case letter. Without one,
+// s case-folds onto a keptNames entry of its length only by being it: the
+// runes that fold onto ASCII letters besides upper case (ſ, the Kelvin
+// sign) take more than one byte.
+func hasUpper(s string) bool {
+	for i := range len(s) {
+		if 'A' <= s[i] && s[i] <= 'Z' {
 			return true
 		}
 	}
