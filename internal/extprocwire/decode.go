@@ -188,15 +188,24 @@ type Request struct {
 func (r *Request) Next() { r.ProcessingRequest.Reset() }
 
 // Release ends the stream: later messages reuse the bytes of this one's,
-// so nothing read from them may be held after it.
+// so nothing read from them may be held after it. Bytes grown past
+// maxKeptBuf by an unusual stream are let go rather than kept for the next.
 func (r *Request) Release() {
 	r.ProcessingRequest.Reset()
+	if cap(r.buf) > maxKeptBuf {
+		r.buf, r.slab = nil, slab{} // the slab's values view the old bytes
+		return
+	}
 	r.buf = r.buf[:0]
 }
 
 // minBuf is the least a Request's bytes grow by: a stream's request and
-// response headers fit, as Envoy sends them for a browser.
-const minBuf = 512
+// response headers fit, as Envoy sends them for a browser. maxKeptBuf is
+// the most a Request keeps from one stream to the next.
+const (
+	minBuf     = 512
+	maxKeptBuf = 64 << 10
+)
 
 // decode is Decode, into r's storage when r is not nil (then m is r's
 // message).

@@ -2,6 +2,7 @@ package extprocwire
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -186,6 +187,31 @@ func TestRequestStreamAllocatesNothing(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("a stream's messages allocate %v times, want 0", allocs)
+	}
+}
+
+// TestRequestLetsGoOfLargeBytes: a stream with headers far larger than a
+// browser sends does not leave its bytes to every later stream.
+func TestRequestLetsGoOfLargeBytes(t *testing.T) {
+	var r Request
+	big := mustMarshal(t, headersMsg(false, hv("origin", strings.Repeat("a", 2*maxKeptBuf))))
+	if err := decodeInto(big, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.GetRequestHeaders().GetHeaders().GetHeaders()[0].GetRawValue(); len(got) != 2*maxKeptBuf {
+		t.Fatalf("decoded an origin of %d bytes, want %d", len(got), 2*maxKeptBuf)
+	}
+	r.Release()
+	if cap(r.buf) != 0 || r.slab.values[0].RawValue != nil {
+		t.Errorf("after Release the Request still holds %d bytes (slab value %d bytes)", cap(r.buf), len(r.slab.values[0].RawValue))
+	}
+	small := mustMarshal(t, browserRequest)
+	if err := decodeInto(small, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Release()
+	if cap(r.buf) == 0 {
+		t.Error("a browser request's bytes are not kept for the next stream")
 	}
 }
 
