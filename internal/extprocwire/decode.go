@@ -43,6 +43,16 @@ func Kept(key string) bool {
 	case ":method", ":authority", "host", ":path", ":status", "origin", "vary":
 		return true
 	}
+	if key == "" {
+		return false
+	}
+	switch key[0] {
+	case ':', 'a', 'A', 'h', 'H', 'o', 'O', 'v', 'V':
+	default:
+		// No kept name begins otherwise, in any case: no rune but the
+		// upper-case letter folds onto a, h, o or v.
+		return false
+	}
 	const ac = "access-control-"
 	if len(key) >= len(ac) && strings.EqualFold(key[:len(ac)], ac) {
 		return true

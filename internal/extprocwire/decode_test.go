@@ -255,3 +255,38 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestKeptFoldsCase: the names corsproc reads are kept in any ASCII case,
+// and only those: not a name where a rune that Unicode folds onto an ASCII
+// letter (ſ, the Kelvin sign) stands for it.
+func TestKeptFoldsCase(t *testing.T) {
+	for _, c := range []struct {
+		key  string
+		want bool
+	}{
+		{"origin", true}, {"Origin", true}, {"VARY", true}, {"Host", true}, {":Authority", true},
+		{"access-control-request-method", true}, {"Access-Control-Max-Age", true},
+		{"accept", false}, {"user-agent", false}, {"hoſt", false}, {"\u212Aey", false}, {"", false},
+		{"x-origin", false}, {"origins", false},
+	} {
+		if got := Kept(c.key); got != c.want {
+			t.Errorf("Kept(%q) = %v, want %v", c.key, got, c.want)
+		}
+		// The definition: the names extproc reads, ASCII case folded.
+		lower := asciiLower(c.key)
+		want := slices.Contains(keptNames[:], lower) || strings.HasPrefix(lower, "access-control-")
+		if want != c.want {
+			t.Errorf("the table says %q is kept=%v, EqualFold says %v", c.key, c.want, want)
+		}
+	}
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
