@@ -38,7 +38,7 @@ func encodable(m *extprocv3.ProcessingResponse) (int, bool) {
 		if r.RequestHeaders == nil || unknown(r.RequestHeaders) {
 			return 0, false
 		}
-		s, ok := sizeCommon(r.RequestHeaders.Response)
+		s, ok := sizeCommon(r.RequestHeaders.Response, true)
 		if !ok {
 			return 0, false
 		}
@@ -47,7 +47,7 @@ func encodable(m *extprocv3.ProcessingResponse) (int, bool) {
 		if r.ResponseHeaders == nil || unknown(r.ResponseHeaders) {
 			return 0, false
 		}
-		s, ok := sizeCommon(r.ResponseHeaders.Response)
+		s, ok := sizeCommon(r.ResponseHeaders.Response, true)
 		if !ok {
 			return 0, false
 		}
@@ -56,7 +56,7 @@ func encodable(m *extprocv3.ProcessingResponse) (int, bool) {
 		if r.RequestBody == nil || unknown(r.RequestBody) {
 			return 0, false
 		}
-		s, ok := sizeCommon(r.RequestBody.Response)
+		s, ok := sizeCommon(r.RequestBody.Response, true)
 		if !ok {
 			return 0, false
 		}
@@ -65,13 +65,13 @@ func encodable(m *extprocv3.ProcessingResponse) (int, bool) {
 		if r.ResponseBody == nil || unknown(r.ResponseBody) {
 			return 0, false
 		}
-		s, ok := sizeCommon(r.ResponseBody.Response)
+		s, ok := sizeCommon(r.ResponseBody.Response, true)
 		if !ok {
 			return 0, false
 		}
 		n += msgSize(msgSize(s)) // a HeadersResponse or BodyResponse around it
 	case *extprocv3.ProcessingResponse_ImmediateResponse:
-		s, ok := sizeImmediate(r.ImmediateResponse)
+		s, ok := sizeImmediate(r.ImmediateResponse, true)
 		if !ok {
 			return 0, false
 		}
@@ -112,23 +112,27 @@ func boolSize(v bool) int {
 	return 0
 }
 
-func stringSize(s string) (int, bool) {
+func stringSize(s string, check bool) (int, bool) {
 	if s == "" {
 		return 0, true
 	}
-	return msgSize(len(s)), utf8.ValidString(s)
+	return msgSize(len(s)), !check || utf8.ValidString(s)
 }
 
-func sizeCommon(c *extprocv3.CommonResponse) (int, bool) {
+// The size functions return a message's encoded size. With check they also
+// report whether the encoder writes it as proto.Marshal would (no unknown
+// fields, valid UTF-8), which is encodable's question; the appenders, run
+// after encodable said yes, only need the sizes and pass false.
+func sizeCommon(c *extprocv3.CommonResponse, check bool) (int, bool) {
 	if c == nil {
 		return 0, false // the field is absent: this is not a message proto would write the same way here
 	}
-	if c.BodyMutation != nil || c.Trailers != nil || unknown(c) {
+	if c.BodyMutation != nil || c.Trailers != nil || check && unknown(c) {
 		return 0, false
 	}
 	n := varintSize(uint64(c.Status)) + boolSize(c.ClearRouteCache)
 	if c.HeaderMutation != nil {
-		s, ok := sizeMutation(c.HeaderMutation)
+		s, ok := sizeMutation(c.HeaderMutation, check)
 		if !ok {
 			return 0, false
 		}
@@ -137,22 +141,22 @@ func sizeCommon(c *extprocv3.CommonResponse) (int, bool) {
 	return n, true
 }
 
-func sizeMutation(m *extprocv3.HeaderMutation) (int, bool) {
-	if unknown(m) {
+func sizeMutation(m *extprocv3.HeaderMutation, check bool) (int, bool) {
+	if check && unknown(m) {
 		return 0, false
 	}
 	n := 0
 	for _, o := range m.SetHeaders {
-		if o == nil || o.Append != nil || unknown(o) {
+		if o == nil || o.Append != nil || check && unknown(o) {
 			return 0, false
 		}
 		s := varintSize(uint64(o.AppendAction)) + boolSize(o.KeepEmptyValue)
 		if h := o.Header; h != nil {
-			if unknown(h) {
+			if check && unknown(h) {
 				return 0, false
 			}
-			k, ok1 := stringSize(h.Key)
-			v, ok2 := stringSize(h.Value)
+			k, ok1 := stringSize(h.Key, check)
+			v, ok2 := stringSize(h.Value, check)
 			if !ok1 || !ok2 {
 				return 0, false
 			}
@@ -165,7 +169,7 @@ func sizeMutation(m *extprocv3.HeaderMutation) (int, bool) {
 		n += msgSize(s)
 	}
 	for _, r := range m.RemoveHeaders {
-		if !utf8.ValidString(r) {
+		if check && !utf8.ValidString(r) {
 			return 0, false
 		}
 		n += msgSize(len(r)) // repeated: written even when empty
@@ -173,19 +177,19 @@ func sizeMutation(m *extprocv3.HeaderMutation) (int, bool) {
 	return n, true
 }
 
-func sizeImmediate(r *extprocv3.ImmediateResponse) (int, bool) {
-	if r == nil || r.GrpcStatus != nil || unknown(r) {
+func sizeImmediate(r *extprocv3.ImmediateResponse, check bool) (int, bool) {
+	if r == nil || r.GrpcStatus != nil || check && unknown(r) {
 		return 0, false
 	}
 	n := 0
 	if r.Status != nil {
-		if unknown(r.Status) {
+		if check && unknown(r.Status) {
 			return 0, false
 		}
 		n += msgSize(varintSize(uint64(r.Status.Code)))
 	}
 	if r.Headers != nil {
-		s, ok := sizeMutation(r.Headers)
+		s, ok := sizeMutation(r.Headers, check)
 		if !ok {
 			return 0, false
 		}
@@ -194,7 +198,7 @@ func sizeImmediate(r *extprocv3.ImmediateResponse) (int, bool) {
 	if len(r.Body) > 0 {
 		n += msgSize(len(r.Body))
 	}
-	d, ok := stringSize(r.Details)
+	d, ok := stringSize(r.Details, check)
 	return n + d, ok
 }
 
@@ -272,7 +276,7 @@ func appendStringField(b []byte, num protowire.Number, v string) []byte {
 // appendCommonIn writes a HeadersResponse or BodyResponse (both are
 // {CommonResponse response = 1}) as field num.
 func appendCommonIn(b []byte, num protowire.Number, c *extprocv3.CommonResponse) []byte {
-	s, _ := sizeCommon(c)
+	s, _ := sizeCommon(c, false)
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(msgSize(s)))
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
@@ -285,7 +289,7 @@ func appendCommonIn(b []byte, num protowire.Number, c *extprocv3.CommonResponse)
 }
 
 func appendMutation(b []byte, num protowire.Number, m *extprocv3.HeaderMutation) []byte {
-	s, _ := sizeMutation(m)
+	s, _ := sizeMutation(m, false)
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(s))
 	for _, o := range m.SetHeaders {
@@ -300,8 +304,8 @@ func appendMutation(b []byte, num protowire.Number, m *extprocv3.HeaderMutation)
 func appendOption(b []byte, o *corev3.HeaderValueOption) []byte {
 	hs := 0
 	if h := o.Header; h != nil {
-		k, _ := stringSize(h.Key)
-		v, _ := stringSize(h.Value)
+		k, _ := stringSize(h.Key, false)
+		v, _ := stringSize(h.Value, false)
 		hs = k + v
 		if len(h.RawValue) > 0 {
 			hs += msgSize(len(h.RawValue))
@@ -325,7 +329,7 @@ func appendOption(b []byte, o *corev3.HeaderValueOption) []byte {
 }
 
 func appendImmediate(b []byte, num protowire.Number, r *extprocv3.ImmediateResponse) []byte {
-	s, _ := sizeImmediate(r)
+	s, _ := sizeImmediate(r, false)
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(s))
 	if r.Status != nil {
