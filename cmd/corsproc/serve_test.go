@@ -363,3 +363,25 @@ func TestServeOnAUnixSocket(t *testing.T) {
 		t.Errorf("the socket file is left behind: %v", err)
 	}
 }
+
+func TestServeSetsItsGCTargetOnlyWhenGOGCIsUnset(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int
+		set  bool
+	}{
+		{"without GOGC, serve collects at 200%", nil, serveGCPercent, true},
+		{"GOGC=100 keeps Go's default", map[string]string{"GOGC": "100"}, 0, false},
+		{"GOGC=off is left to the runtime", map[string]string{"GOGC": "off"}, 0, false},
+		{"an empty GOGC is still the operator's choice", map[string]string{"GOGC": ""}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, set := gcPercent(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if got != tt.want || set != tt.set {
+				t.Errorf("gcPercent = %d, %v; want %d, %v", got, set, tt.want, tt.set)
+			}
+		})
+	}
+}
