@@ -74,15 +74,23 @@ func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// configView is what /config shows.
+// configView is what /config shows. File and SHA256 are those of the
+// running set: with policies from Kubernetes, the digest covers them too.
 type configView struct {
 	File     string           `json:"file"`
 	SHA256   string           `json:"sha256"`
 	LoadedAt time.Time        `json:"loaded_at"`
 	Embedded bool             `json:"embedded_development_policy"`
 	Warnings []policy.Problem `json:"warnings"`
-	Policies []policy.Policy  `json:"policies"`
+	Policies []policyView     `json:"policies"`
 	Build    buildinfo.Info   `json:"build"`
+}
+
+// policyView is one running policy and where it came from: the policy
+// file's name, or "CORSPolicy NAMESPACE/NAME" for one from Kubernetes.
+type policyView struct {
+	policy.Policy
+	Source string `json:"source"`
 }
 
 func (a *admin) config(w http.ResponseWriter, _ *http.Request) {
@@ -93,14 +101,14 @@ func (a *admin) config(w http.ResponseWriter, _ *http.Request) {
 		LoadedAt: snap.loadedAt.UTC(),
 		Embedded: a.p.Path() == "",
 		Warnings: snap.set.Warnings(),
-		Policies: snap.set.Policies(),
+		Policies: []policyView{},
 		Build:    buildinfo.Get(),
 	}
 	if v.Warnings == nil {
 		v.Warnings = []policy.Problem{}
 	}
-	if v.Policies == nil {
-		v.Policies = []policy.Policy{}
+	for i, p := range snap.set.Policies() {
+		v.Policies = append(v.Policies, policyView{p, snap.set.PolicySource(i)})
 	}
 	writeJSON(w, http.StatusOK, v)
 }

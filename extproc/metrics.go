@@ -32,10 +32,12 @@ type Metrics struct {
 	lastOK     prometheus.Gauge       // config_last_reload_success_timestamp_seconds
 	lastResult prometheus.Gauge       // config_last_reload_successful
 	info       *prometheus.GaugeVec   // config_info{sha256}
+	sources    *prometheus.GaugeVec   // policy_info{policy, source}
 	streams    prometheus.Gauge       // streams_active
 
-	infoMu  sync.Mutex
-	infoSHA string // the sha256 label config_info has now
+	infoMu      sync.Mutex
+	infoSHA     string             // the sha256 label config_info has now
+	infoSources map[[2]string]bool // the policy_info series there are now
 
 	// seriesMu orders creating a per-policy series off the hot path
 	// against deleting the series of policies a reload dropped.
@@ -130,8 +132,12 @@ func NewMetricsObserving(k int) *Metrics {
 	})
 	m.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "corsproc_config_info",
-		Help: "Always 1; sha256 is the digest of the running policy file.",
+		Help: "Always 1; sha256 is the digest of the running policy: the policy file's, or with serve --kubernetes the file's and every admitted CORSPolicy's, the same on every replica holding the same objects.",
 	}, []string{"sha256"})
+	m.sources = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "corsproc_policy_info",
+		Help: "Always 1, one series per running policy; source says where it came from: the policy file's name, or \"CORSPolicy NAMESPACE/NAME\" for a policy admitted from Kubernetes.",
+	}, []string{"policy", "source"})
 	m.streams = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "corsproc_streams_active",
 		Help: "ext_proc streams open now.",
@@ -147,7 +153,7 @@ func NewMetricsObserving(k int) *Metrics {
 	buildInfo.Set(1)
 	for _, c := range []prometheus.Collector{
 		buildInfo, m.requests, m.denials, m.mismatches, m.streamErrs, m.phases,
-		m.reloads, m.lastOK, m.lastResult, m.info, m.streams,
+		m.reloads, m.lastOK, m.lastResult, m.info, m.sources, m.streams,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -179,7 +185,13 @@ func (m *Metrics) loaded(set *policy.Set, at time.Time, reload bool) {
 	}
 	m.lastOK.Set(float64(at.UnixNano()) / 1e9)
 	m.lastResult.Set(1)
-	// The new series first, then the old one dropped: a scrape in between
+	m.running(set)
+}
+
+// running records the set that runs now, loaded from the file or composed
+// with policies from Kubernetes: its digest and each policy's source.
+func (m *Metrics) running(set *policy.Set) {
+	// The new series first, then the old ones dropped: a scrape in between
 	// sees both for a moment, never none (absent(corsproc_config_info)
 	// would fire).
 	m.infoMu.Lock()
@@ -190,6 +202,18 @@ func (m *Metrics) loaded(set *policy.Set, at time.Time, reload bool) {
 		m.info.DeleteLabelValues(m.infoSHA)
 	}
 	m.infoSHA = sum
+	now := make(map[[2]string]bool, len(set.Policies()))
+	for i, p := range set.Policies() {
+		k := [2]string{p.Name, set.PolicySource(i)}
+		now[k] = true
+		m.sources.WithLabelValues(k[0], k[1]).Set(1)
+	}
+	for k := range m.infoSources {
+		if !now[k] {
+			m.sources.DeleteLabelValues(k[0], k[1])
+		}
+	}
+	m.infoSources = now
 }
 
 // reloadFailed records a policy file that was refused; the old set runs on.

@@ -17,6 +17,11 @@ import (
 // new set and swaps it in whole with one atomic store, so a stream sees
 // either the old set or the new one, never a mix; a file that fails to load
 // never replaces the running set.
+//
+// With a [Composer] (serve --kubernetes) the running set is the file's set
+// with the policies declared outside it added: a reload composes them
+// again against the new file, and [Policies.Recompose] swaps in a new
+// composition through the same store when they change.
 type Policies struct {
 	path    string // "" for the embedded development policy
 	metrics *Metrics
@@ -24,13 +29,21 @@ type Policies struct {
 
 	cur atomic.Pointer[snapshot]
 
-	mu    sync.Mutex // one reload at a time
-	tried string     // digest of the content last tried, so unchanged files are skipped
+	mu      sync.Mutex // one reload or recompose at a time
+	tried   string     // digest of the content last tried, so unchanged files are skipped
+	compose Composer   // nil: the file's set runs alone
 }
+
+// Composer returns the set to run given the file's set: central with the
+// policies declared elsewhere admitted against it ([policy.Set.Admit],
+// [policy.Set.With]), or central itself. It is called with the Policies'
+// lock held, one call at a time, and must not call back into them.
+type Composer func(central *policy.Set) *policy.Set
 
 // snapshot is one loaded set with what belongs to it.
 type snapshot struct {
-	set      *policy.Set
+	set      *policy.Set // what runs
+	central  *policy.Set // the policy file's set, which set extends
 	loadedAt time.Time
 	counters *setCounters
 }
@@ -48,7 +61,7 @@ func LoadPolicies(path string, m *Metrics, log *slog.Logger) (*Policies, error) 
 		set := policy.Default()
 		log.Warn("no --config given: using the embedded development policy, which allows http://localhost:* and http://127.0.0.1:* without credentials; never run it in production",
 			"file", set.File())
-		p.store(set, false)
+		p.store(set, nil, false)
 		return p, nil
 	}
 	data, err := policy.ReadFile(path) // bounded in size, refuses binary
@@ -60,7 +73,7 @@ func LoadPolicies(path string, m *Metrics, log *slog.Logger) (*Policies, error) 
 		return nil, err
 	}
 	p.tried = digest(data)
-	p.store(set, false)
+	p.store(set, nil, false)
 	return p, nil
 }
 
@@ -75,19 +88,68 @@ func (p *Policies) Path() string { return p.path }
 
 func (p *Policies) snapshot() *snapshot { return p.cur.Load() }
 
-func (p *Policies) store(set *policy.Set, reload bool) {
+// SetComposer makes c compose every running set from now on, and composes
+// the running one at once.
+func (p *Policies) SetComposer(c Composer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.compose = c
+	p.recompose()
+}
+
+// Recompose asks the [Composer] again for the running file's set and swaps
+// the result in, unless it is the set running already (same digest): what
+// the Kubernetes controller calls when its objects change.
+func (p *Policies) Recompose() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recompose()
+}
+
+func (p *Policies) recompose() {
+	cur := p.cur.Load()
+	if p.compose == nil || cur == nil {
+		return
+	}
+	set := p.compose(cur.central)
+	if set.SHA256() == cur.set.SHA256() {
+		return
+	}
+	p.store(cur.central, set, false)
+	p.log.Info("policies recomposed", "sha256", set.SHA256(), "previous_sha256", cur.set.SHA256(), "policies", len(set.Policies()))
+}
+
+// Central is the policy file's set, which the running one extends.
+func (p *Policies) Central() *policy.Set { return p.cur.Load().central }
+
+// store swaps in central, composed into set; a nil set is composed here
+// (the first load and reloads, with p.mu held or before p is shared).
+func (p *Policies) store(central, set *policy.Set, reload bool) {
+	recomposed := set != nil
+	if set == nil {
+		set = central
+		if p.compose != nil {
+			set = p.compose(central)
+		}
+	}
 	now := time.Now()
-	next := &snapshot{set: set, loadedAt: now, counters: p.metrics.forSet(set)}
+	next := &snapshot{set: set, central: central, loadedAt: now, counters: p.metrics.forSet(set)}
 	// Swap first, then delete the dropped policies' series: a scrape in
 	// between may still see them, but no new stream counts on them.
 	old := p.cur.Swap(next)
 	if old != nil {
 		p.metrics.replaced(old.counters, next.counters)
 	}
-	p.metrics.loaded(set, now, reload)
-	for _, w := range set.Warnings() {
-		p.log.Warn("policy warning", "file", set.File(), "problem", w.String())
+	if !recomposed {
+		p.metrics.loaded(set, now, reload)
+		for _, w := range set.Warnings() {
+			p.log.Warn("policy warning", "file", set.File(), "problem", w.String())
+		}
+		return
 	}
+	// A recomposition is no load of the file: the reload gauges keep
+	// speaking of the file.
+	p.metrics.running(set)
 }
 
 // Reload reads the policy file again and swaps the new set in, even when
@@ -133,7 +195,7 @@ func (p *Policies) reload(force bool) error {
 		return err
 	}
 	old := p.Set()
-	p.store(set, true)
+	p.store(set, nil, true)
 	p.log.Info("policy reloaded", "file", p.path, "sha256", set.SHA256(),
 		"previous_sha256", old.SHA256(), "policies", len(set.Policies()))
 	return nil

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/corsproc/corsproc/internal/testutil"
@@ -161,13 +162,14 @@ func waitEstablished(ctx context.Context, dyn dynamic.Interface, name string) er
 // the tests install, so that the tests check its schema.
 var CRDFiles = []string{"k8s/crd/corsproc.io_corspolicies.yaml"}
 
-// InstallCRD installs the CORSPolicy CRD from the repository (once per
-// server: applying it again changes nothing).
+// RBACFiles are the RBAC of k8s/components/kubernetes, applied as shipped
+// by the tests that run corsproc as its ServiceAccount.
+var RBACFiles = []string{"k8s/components/kubernetes/rbac.yaml"}
+
+// InstallCRD installs the CORSPolicy CRD from the repository's k8s/crd
+// (applying it again changes nothing).
 func (s *Server) InstallCRD(ctx context.Context) error {
 	objs, err := ReadObjects(CRDFiles...)
-	if errors.Is(err, os.ErrNotExist) {
-		objs, err = Objects(minimalCRD)
-	}
 	if err != nil {
 		return err
 	}
@@ -186,3 +188,43 @@ func (s *Server) CreateNamespace(ctx context.Context, name string) error {
 	}
 	return err
 }
+
+// InstallRBAC applies the shipped RBAC (RBACFiles) as an installation in
+// namespace would have it, as kustomize's namespace: and nameSuffix: make
+// it: its namespaced objects and the ServiceAccount it binds in namespace,
+// its cluster-wide objects named with "-"+namespace, so that tests in
+// parallel each have their own. It returns the configuration of that
+// ServiceAccount, corsproc's identity.
+func (s *Server) InstallRBAC(ctx context.Context, namespace string) (*rest.Config, error) {
+	objs, err := ReadObjects(RBACFiles...)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRole", "ClusterRoleBinding":
+			o.SetName(o.GetName() + "-" + namespace)
+		default:
+			o.SetNamespace(namespace)
+		}
+		if ref, ok, _ := unstructured.NestedString(o.Object, "roleRef", "name"); ok && o.GetKind() == "ClusterRoleBinding" {
+			_ = unstructured.SetNestedField(o.Object, ref+"-"+namespace, "roleRef", "name")
+		}
+		subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+		for _, sub := range subjects {
+			if m, ok := sub.(map[string]any); ok && m["kind"] == "ServiceAccount" {
+				m["namespace"] = namespace
+			}
+		}
+		if subjects != nil {
+			_ = unstructured.SetNestedSlice(o.Object, subjects, "subjects")
+		}
+	}
+	if err := s.Apply(ctx, namespace, objs...); err != nil {
+		return nil, err
+	}
+	return s.AsServiceAccount(namespace, ServiceAccount), nil
+}
+
+// ServiceAccount is the name of corsproc's ServiceAccount in k8s/.
+const ServiceAccount = "corsproc"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/corsproc/corsproc/extproc"
@@ -50,6 +51,17 @@ type Config struct {
 	// ObserveTop is how many origins, methods and headers /observed keeps
 	// per policy, for `corsproc suggest`: fixed memory whatever the traffic.
 	ObserveTop int
+	// Kubernetes adds the CORSPolicy objects of the cluster to the policy
+	// file's policies, as its guardrails allow (package internal/kube).
+	Kubernetes bool
+	// KubernetesNamespaces are the namespaces watched; none means all.
+	KubernetesNamespaces []string
+	// Kubeconfig reaches the API server from outside the cluster; ""
+	// means the pod's in-cluster configuration, else $KUBECONFIG.
+	Kubeconfig string
+	// LeaseNamespace holds the Lease of the replica that writes status:
+	// corsproc's own namespace, $POD_NAMESPACE unless given.
+	LeaseNamespace string
 }
 
 // Defaults is the configuration of `corsproc serve` with no flag given.
@@ -95,6 +107,10 @@ func (c *Config) Flags() []Flag {
 		{"debug-headers", "CORSPROC_DEBUG_HEADERS", "add x-corsproc-decision and x-corsproc-reason to responses, and name the refused item of a preflight (never in production)", "true or false", (*boolValue)(&c.DebugHeaders)},
 		{"max-concurrent-streams", "CORSPROC_MAX_CONCURRENT_STREAMS", "the most ext_proc streams (requests in flight) one gRPC connection may have open, `n`; set Envoy's cluster max_concurrent_streams to at most this, as Envoy does not heed the server's limit", "a whole number from 1", (*streamsValue)(&c.MaxConcurrentStreams)},
 		{"handshake-timeout", "CORSPROC_HANDSHAKE_TIMEOUT", "close a gRPC connection that has not finished its TLS and HTTP/2 handshake within this `duration`", "a positive duration such as 10s", (*positiveDuration)(&c.HandshakeTimeout)},
+		{"kubernetes", "CORSPROC_KUBERNETES", "also run the CORSPolicy objects of the Kubernetes cluster, each admitted by the policy file's guardrails; status and Events are written by one replica", "true or false", (*boolValue)(&c.Kubernetes)},
+		{"kubernetes-namespaces", "CORSPROC_KUBERNETES_NAMESPACES", "watch CORSPolicy objects in these `namespaces` only, a comma-separated list (default all)", "a comma-separated list of namespaces", (*listValue)(&c.KubernetesNamespaces)},
+		{"kubeconfig", "CORSPROC_KUBECONFIG", "a kubeconfig `file` for --kubernetes (default: the pod's service account, else $KUBECONFIG)", "a file path", (*stringValue)(&c.Kubeconfig)},
+		{"kubernetes-lease-namespace", "CORSPROC_KUBERNETES_LEASE_NAMESPACE", "the `namespace` of the Lease that picks the replica writing CORSPolicy status: corsproc's own (default $POD_NAMESPACE)", "a namespace", (*stringValue)(&c.LeaseNamespace)},
 		{"observe-top", "CORSPROC_OBSERVE_TOP", "keep the `k` most frequent origins, preflight methods and headers per policy in /observed, for corsproc suggest (fixed memory)", "a whole number from 1 to 1000", &observeTopValue{&c.ObserveTop}},
 	}
 }
@@ -162,6 +178,8 @@ func (c *Config) Check() error {
 		return errors.New("--handshake-timeout must be positive")
 	case c.ObserveTop < 1 || c.ObserveTop > extproc.MaxObserveK:
 		return fmt.Errorf("--observe-top must be from 1 to %d", extproc.MaxObserveK)
+	case !c.Kubernetes && (len(c.KubernetesNamespaces) > 0 || c.Kubeconfig != "" || c.LeaseNamespace != ""):
+		return errors.New("--kubernetes-namespaces, --kubeconfig and --kubernetes-lease-namespace need --kubernetes")
 	}
 	if !c.lameduckSet && c.Lameduck == 0 {
 		c.Lameduck = min(c.ShutdownGrace/3, 5*time.Second)
@@ -180,6 +198,20 @@ type stringValue string
 
 func (s *stringValue) String() string     { return string(*s) }
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+
+// listValue is a comma-separated list; empty items are dropped.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+func (l *listValue) Set(v string) error {
+	*l = nil
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
+}
 
 type boolValue bool
 

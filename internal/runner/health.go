@@ -13,7 +13,8 @@ import (
 
 // health is the one readiness state behind grpc.health.v1 (what Envoy's
 // and Kubernetes' gRPC probes ask) and /readyz (what HTTP probes ask):
-// SERVING once a policy is loaded, NOT_SERVING from the start of the
+// SERVING once a policy is loaded (and, with --kubernetes, once the
+// CORSPolicy objects are listed and run), NOT_SERVING from the start of the
 // drain. Watch streams end when the lameduck does, so that GracefulStop
 // does not wait on them for the whole grace.
 type health struct {
@@ -21,6 +22,7 @@ type health struct {
 
 	mu       sync.Mutex
 	draining bool
+	starting string        // why it is not ready yet; "" once it is
 	changed  chan struct{} // closed and replaced when draining changes
 	ended    chan struct{} // closed when Watch streams must end
 	endOnce  sync.Once
@@ -45,6 +47,24 @@ func (h *health) drain() {
 	}
 }
 
+// waitFor reports NOT_SERVING, saying why, until [health.started].
+func (h *health) waitFor(why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.starting = why
+}
+
+// started ends what waitFor began.
+func (h *health) started() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.starting != "" {
+		h.starting = ""
+		close(h.changed)
+		h.changed = make(chan struct{})
+	}
+}
+
 // endWatches ends every Watch stream, open or to come, after its last
 // NOT_SERVING.
 func (h *health) endWatches() { h.endOnce.Do(func() { close(h.ended) }) }
@@ -52,10 +72,20 @@ func (h *health) endWatches() { h.endOnce.Do(func() { close(h.ended) }) }
 func (h *health) state() (healthpb.HealthCheckResponse_ServingStatus, <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.draining {
+	if h.draining || h.starting != "" {
 		return healthpb.HealthCheckResponse_NOT_SERVING, h.changed
 	}
 	return healthpb.HealthCheckResponse_SERVING, h.changed
+}
+
+// why says why it is not serving.
+func (h *health) why() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return "draining"
+	}
+	return h.starting
 }
 
 func known(service string) bool {
@@ -117,13 +147,13 @@ func (h *health) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_
 	}
 }
 
-// ServeHTTP is /readyz: 200 while serving, 503 while draining.
+// ServeHTTP is /readyz: 200 while serving, 503 while starting or draining.
 func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if st, _ := h.state(); st != healthpb.HealthCheckResponse_SERVING {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("draining\n"))
+		_, _ = w.Write([]byte(h.why() + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

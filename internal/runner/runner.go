@@ -27,6 +27,7 @@ import (
 
 	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/grpcserver"
+	"github.com/corsproc/corsproc/internal/kube"
 )
 
 // Options are what a caller gives the runner beyond [Config]: where the log
@@ -54,6 +55,7 @@ type Runner struct {
 	health   *health
 	grpc     *grpc.Server
 	admin    *http.Server
+	kube     *kube.Controller // nil without --kubernetes
 }
 
 // New loads the policy file (and the TLS files), binds both listeners and
@@ -71,6 +73,14 @@ func New(cfg Config, o Options) (*Runner, error) {
 	r.policies, err = extproc.LoadPolicies(cfg.PolicyFile, r.metrics, r.log)
 	if err != nil {
 		return nil, fmt.Errorf("%s\ncorsproc serve: refusing to start: the policy file %s failed to load", err, cfg.PolicyFile)
+	}
+	if cfg.Kubernetes {
+		if r.kube, err = newController(cfg, r.log); err != nil {
+			return nil, fmt.Errorf("corsproc serve: --kubernetes: %w", err)
+		}
+		r.policies.SetComposer(r.kube.Compose)
+		r.kube.Bind(r.policies.Recompose)
+		r.health.waitFor("listing the CORSPolicy objects")
 	}
 	var creds credentials.TransportCredentials
 	if cfg.TLSCert != "" {
@@ -111,6 +121,9 @@ func (r *Runner) AdminAddr() net.Addr { return r.adminLn.Addr() }
 
 // Policies is the running policy set.
 func (r *Runner) Policies() *extproc.Policies { return r.policies }
+
+// Kubernetes is the CORSPolicy controller, nil without --kubernetes.
+func (r *Runner) Kubernetes() *kube.Controller { return r.kube }
 
 // Metrics are the server's metrics, as /metrics serves them.
 func (r *Runner) Metrics() *extproc.Metrics { return r.metrics }
@@ -162,6 +175,27 @@ func (r *Runner) background() (stop func()) {
 	wg.Go(func() { _ = r.policies.Watch(ctx) })
 	if r.certs != nil {
 		wg.Go(func() { r.certs.watch(ctx) })
+	}
+	if r.kube != nil {
+		wg.Go(func() {
+			if err := r.kube.Run(ctx); err != nil {
+				r.log.Error("the Kubernetes controller stopped", "error", err.Error())
+			}
+		})
+		wg.Go(func() {
+			// Ready once the objects are listed and run: a replica that
+			// served before would enforce the file's policies alone.
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for !r.kube.Ready() {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			r.health.started()
+		})
 	}
 	if r.opts.Reload != nil {
 		wg.Go(func() {
