@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/corsproc/corsproc/internal/kube"
+	"github.com/corsproc/corsproc/internal/testutil"
 )
 
 // TestTheCRDRefusesAMistypedSpec: the shipped CRD's schema refuses, at
@@ -175,5 +177,28 @@ func TestGuardrailsRefuseAnObjectWithoutDisturbingOthers(t *testing.T) {
 	}
 	if got := sourceOf(c.config(t), outsider+"/bad-e"); got != "" {
 		t.Errorf("the outsider's object runs, from %q", got)
+	}
+}
+
+// TestCorsprocIsNotReadyUntilItHasListedTheObjects: a replica that cannot
+// list the CORSPolicy objects (here: an account without RBAC) must not be
+// sent traffic, which it would judge by the file's policies alone.
+func TestCorsprocIsNotReadyUntilItHasListedTheObjects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "notready", 1)
+	kubeconfig, err := e.server.KubeconfigAs(t.TempDir(), e.server.As("nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := start(t, kubeconfig, centralFor(e.teams...), e.own, e.teams...)
+	testutil.WaitUntil(t, "corsproc tried to list the objects and was refused", func() bool {
+		return strings.Contains(c.log.String(), "forbidden")
+	})
+	code, body := c.admin(t, "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "listing the CORSPolicy objects") {
+		t.Errorf("/readyz: %d %q, want 503 saying it is listing the CORSPolicy objects", code, body)
+	}
+	if !c.allows(t, "central.example.com", "https://central.example.com") {
+		t.Error("while not ready, the policy file's policies do not run")
 	}
 }

@@ -123,6 +123,14 @@ type corsproc struct {
 // server as kubeconfig says.
 func serve(t testing.TB, kubeconfig, policyYAML, leaseNS string, watched ...string) *corsproc {
 	t.Helper()
+	c := start(t, kubeconfig, policyYAML, leaseNS, watched...)
+	testutil.WaitUntil(t, "corsproc is ready (its watch has synced)", func() bool { return c.readyz(t) == http.StatusOK })
+	return c
+}
+
+// start is serve without waiting until corsproc is ready.
+func start(t testing.TB, kubeconfig, policyYAML, leaseNS string, watched ...string) *corsproc {
+	t.Helper()
 	dir := t.TempDir()
 	c := &corsproc{log: &testutil.Buffer{}, path: filepath.Join(dir, "policy.yaml"), done: make(chan error, 1)}
 	if err := os.WriteFile(c.path, []byte(policyYAML), 0o644); err != nil {
@@ -160,7 +168,6 @@ func serve(t testing.TB, kubeconfig, policyYAML, leaseNS string, watched ...stri
 			t.Logf("corsproc's log:\n%s", c.log)
 		}
 	})
-	testutil.WaitUntil(t, "corsproc is ready (its watch has synced)", func() bool { return c.readyz(t) == http.StatusOK })
 	return c
 }
 

@@ -64,6 +64,10 @@ type process struct {
 	done chan struct{}
 }
 
+// stopGrace is how long a child has to stop after SIGTERM before it is
+// killed: kube-apiserver may spend a minute draining its watches.
+const stopGrace = 5 * time.Second
+
 func (p *process) stop() {
 	if p == nil {
 		return
@@ -76,7 +80,7 @@ func (p *process) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(testutil.Patience()):
+	case <-time.After(testutil.Scale(stopGrace)):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
