@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/corsproc/corsproc/internal/envoytest"
 	"github.com/corsproc/corsproc/internal/kube"
@@ -96,6 +97,14 @@ func newEnv(t testing.TB, prefix string, teams int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Namespaces are never deleted (no controller manager runs to empty
+	// them), so the objects are: a later corsproc watching every
+	// namespace (the benchmarks) sees only its own.
+	t.Cleanup(func() {
+		for _, ns := range e.teams {
+			_ = e.admin.dyn.Resource(kube.CORSPolicies).Namespace(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{}, metav1.ListOptions{})
+		}
+	})
 	if e.kubeconfig, err = s.KubeconfigAs(t.TempDir(), sa); err != nil {
 		t.Fatal(err)
 	}
@@ -300,27 +309,29 @@ func indent(s string) string {
 	return b.String()
 }
 
-// apply creates the CORSPolicy ns/name, or replaces its spec.
+// apply creates the CORSPolicy ns/name, or replaces its spec (again on a
+// conflict: corsproc may write its status in between).
 func (c *client) apply(t testing.TB, ns, name, specYAML string) *unstructured.Unstructured {
 	t.Helper()
 	obj := policyObject(t, ns, name, specYAML)
 	r := c.dyn.Resource(kube.CORSPolicies).Namespace(ns)
 	ctx := context.Background()
-	old, err := r.Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		out, err := r.Create(ctx, obj, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("creating %s/%s: %v", ns, name, err)
+	var out *unstructured.Unstructured
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		old, err := r.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			out, err = r.Create(ctx, obj, metav1.CreateOptions{})
+			return err
 		}
-		return out
-	case err != nil:
-		t.Fatal(err)
-	}
-	old.Object["spec"] = obj.Object["spec"]
-	out, err := r.Update(ctx, old, metav1.UpdateOptions{})
+		if err != nil {
+			return err
+		}
+		old.Object["spec"] = obj.Object["spec"]
+		out, err = r.Update(ctx, old, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatalf("updating %s/%s: %v", ns, name, err)
+		t.Fatalf("applying %s/%s: %v", ns, name, err)
 	}
 	return out
 }
