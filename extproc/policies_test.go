@@ -3,6 +3,8 @@ package extproc
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +173,67 @@ func TestWatchFilesFollowsSymlinkTargets(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("WatchFiles: %v", err)
+	}
+}
+
+// TestPoliciesComposeWithContributions: with a Composer the running set is
+// the file's set composed, a reload composes again against the new file,
+// a recomposition that changes nothing swaps nothing, and /config and
+// corsproc_policy_info say where each policy came from.
+func TestPoliciesComposeWithContributions(t *testing.T) {
+	t.Parallel()
+	file := func(origin string) string {
+		return "guardrails:\n  allowed_origins: [\"https://*.example.com\"]\n  namespaces:\n    - {name: team, hosts: [team.example.com]}\n" +
+			"policies:\n  - name: central\n    match: {hosts: [central.example.com]}\n    allowed_origins: [\"" + origin + "\"]\n"
+	}
+	path := testutil.WriteFile(t, t.TempDir(), "p.yaml", file("https://central.example.com"))
+	m := NewMetrics()
+	p, err := LoadPolicies(path, m, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := `{"match": {"hosts": ["team.example.com"]}, "allowed_origins": ["https://a.example.com"]}`
+	var composed []*policy.Set // the central sets the Composer was given
+	p.SetComposer(func(central *policy.Set) *policy.Set {
+		composed = append(composed, central)
+		a, err := central.Admit(policy.Contribution{Namespace: "team", Name: "api", Source: "CORSPolicy team/api", Spec: []byte(spec)})
+		if err != nil {
+			t.Errorf("admit: %v", err)
+			return central
+		}
+		set, err := central.With([]*policy.Admitted{a})
+		if err != nil {
+			t.Errorf("with: %v", err)
+			return central
+		}
+		return set
+	})
+	set := p.Set()
+	if len(set.Policies()) != 2 || set.PolicySource(1) != "CORSPolicy team/api" || p.Central() == set {
+		t.Fatalf("after SetComposer: %d policies, the second from %q; want the file's and team/api", len(set.Policies()), set.PolicySource(1))
+	}
+	p.Recompose()
+	if p.Set() != set {
+		t.Error("a recomposition that changed nothing swapped the running set")
+	}
+	testutil.WriteFile(t, filepath.Dir(path), "p.yaml", file("https://other.example.com"))
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := composed[len(composed)-1]; got != p.Central() || got.SHA256() == composed[0].SHA256() {
+		t.Error("a reload did not compose again against the new file")
+	}
+	if len(p.Set().Policies()) != 2 {
+		t.Errorf("after the reload %d policies run, want 2", len(p.Set().Policies()))
+	}
+	rec := httptest.NewRecorder()
+	NewAdminHandler(p, m, AdminOptions{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config", nil))
+	if !strings.Contains(rec.Body.String(), `"source": "CORSPolicy team/api"`) || !strings.Contains(rec.Body.String(), `"source": "`+path+`"`) {
+		t.Errorf("/config does not give each policy its source:\n%s", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if _, ok := testutil.Sample(t, rec.Body.String(), `corsproc_policy_info{policy="team/api",source="CORSPolicy team/api"}`); !ok {
+		t.Error("corsproc_policy_info does not list team/api")
 	}
 }
