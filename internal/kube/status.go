@@ -174,6 +174,11 @@ func (c *Controller) writeStatuses(ctx context.Context) (failed int) {
 	for _, r := range c.results {
 		results = append(results, r)
 	}
+	for k := range c.written {
+		if c.results[k] == nil {
+			delete(c.written, k) // a deleted object's
+		}
+	}
 	c.mu.Unlock()
 	slices.SortFunc(results, func(a, b *result) int { return strings.Compare(a.obj.key(), b.obj.key()) })
 	stored := map[string]*object{}

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,45 @@ func TestObserveTopIsBounded(t *testing.T) {
 			err := cfg.Parse(nil, lookup, nil)
 			if err == nil || !strings.Contains(err.Error(), "CORSPROC_OBSERVE_TOP") || !strings.Contains(err.Error(), "1 to 1000") {
 				t.Errorf("got %v, want an error naming the variable and 1 to 1000", err)
+			}
+		})
+	}
+}
+
+// TestKubernetesFlags: the namespaces are a comma list, from the flag or
+// the variable, and the Kubernetes flags are refused without --kubernetes.
+func TestKubernetesFlags(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string
+		wantErr string
+	}{
+		{"a comma list of namespaces is read, blanks dropped", []string{"--kubernetes", "--kubernetes-namespaces", "team-a, team-b,,"}, nil, []string{"team-a", "team-b"}, ""},
+		{"the namespaces are read from their variable", nil, map[string]string{"CORSPROC_KUBERNETES": "true", "CORSPROC_KUBERNETES_NAMESPACES": "team-a"}, []string{"team-a"}, ""},
+		{"no namespaces means every namespace", []string{"--kubernetes"}, nil, nil, ""},
+		{"--kubeconfig without --kubernetes is refused", []string{"--kubeconfig", "/k"}, nil, nil, "need --kubernetes"},
+		{"--kubernetes-namespaces without --kubernetes is refused", []string{"--kubernetes-namespaces", "a"}, nil, nil, "need --kubernetes"},
+		{"--kubernetes-lease-namespace without --kubernetes is refused", []string{"--kubernetes-lease-namespace", "corsproc"}, nil, nil, "need --kubernetes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := runner.Defaults()
+			lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+			err := cfg.Parse(c.args, lookup, nil)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Errorf("got %v, want an error saying %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(cfg.KubernetesNamespaces, c.want) {
+				t.Errorf("namespaces %q, want %q", cfg.KubernetesNamespaces, c.want)
 			}
 		})
 	}
