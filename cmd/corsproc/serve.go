@@ -39,7 +39,7 @@ func serveProcess(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	ctx, reload, force := runner.Signals(ctx, ch)
 	return runServe(ctx, args, stdout, stderr, serveEnv{
 		lookupEnv: os.LookupEnv,
-		runner:    runner.Options{Log: stderr, Reload: reload, Force: force},
+		runner:    runner.Options{Log: stderr, Reload: reload, Force: force, ClientGoLogs: true},
 	})
 }
 

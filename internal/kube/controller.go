@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -195,12 +196,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	for _, ns := range namespaces {
 		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dyn, 0, ns, nil)
 		inf := f.ForResource(CORSPolicies).Informer()
-		c.setup(inf, policyChanged)
+		c.setup(inf, "CORSPolicy objects", policyChanged)
 		c.policies = append(c.policies, inf)
 		synced = append(synced, inf.HasSynced)
 		if withRoutes {
 			r := f.ForResource(HTTPRoutes).Informer()
-			c.setup(r, routeChanged)
+			c.setup(r, "HTTPRoutes", routeChanged)
 			c.routes = append(c.routes, r)
 			synced = append(synced, r.HasSynced)
 		}
@@ -269,7 +270,15 @@ func routeChanged(old, new *unstructured.Unstructured) (bool, bool) {
 	return !jsonEqual(oh, nh), false
 }
 
-func (c *Controller) setup(inf cache.SharedIndexInformer, ch change) {
+func (c *Controller) setup(inf cache.SharedIndexInformer, what string, ch change) {
+	// A failed list or watch (no RBAC, the API server away) is said in
+	// corsproc's own log; the informer tries again with a backoff.
+	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if errors.Is(err, io.EOF) {
+			return // a watch closed normally
+		}
+		c.log.Warn("listing or watching "+what+" failed; trying again", "error", err.Error())
+	})
 	// The stores keep what Compose and the status need, not the
 	// managedFields, which are most of a small object's bytes.
 	_ = inf.SetTransform(func(obj any) (any, error) {

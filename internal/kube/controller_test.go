@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/corsproc/corsproc/internal/kube"
+	"github.com/corsproc/corsproc/internal/kubetest"
 	"github.com/corsproc/corsproc/internal/testutil"
 )
 
@@ -201,4 +202,65 @@ func TestCorsprocIsNotReadyUntilItHasListedTheObjects(t *testing.T) {
 	if !c.allows(t, "central.example.com", "https://central.example.com") {
 		t.Error("while not ready, the policy file's policies do not run")
 	}
+}
+
+// httpRouteCRD is the Gateway API's HTTPRoute, cut to what corsproc reads
+// (spec.hostnames): the root module has no Gateway API dependency, and
+// deploy/ checks the real CRDs.
+const httpRouteCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: httproutes.gateway.networking.k8s.io
+  # As the Gateway API's own CRDs say: its group is protected.
+  annotations: {api-approved.kubernetes.io: "https://github.com/kubernetes-sigs/gateway-api/pull/1538"}
+spec:
+  group: gateway.networking.k8s.io
+  scope: Namespaced
+  names: {kind: HTTPRoute, listKind: HTTPRouteList, plural: httproutes, singular: httproute}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              hostnames: {type: array, items: {type: string}}
+`
+
+// TestAGuardrailMayAllowTheHostnamesOfTheNamespacesHTTPRoutes: with
+// hosts_from_httproutes, an object may match the hostnames its namespace's
+// HTTPRoutes declare, as soon as a route declares them.
+func TestAGuardrailMayAllowTheHostnamesOfTheNamespacesHTTPRoutes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "routes", 1)
+	ns := e.teams[0]
+	crd, err := kubetest.Objects([]byte(httpRouteCRD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.server.Apply(context.Background(), "", crd...); err != nil {
+		t.Fatal(err)
+	}
+	policyFile := "guardrails:\n  allowed_origins: [\"https://*.example.com\"]\n  namespaces:\n    - {name: " + ns + ", hosts_from_httproutes: true}\n" +
+		"policies:\n  - name: central\n    match: {hosts: [central.example.com]}\n    allowed_origins: [\"https://central.example.com\"]\n"
+	c := e.serve(t, policyFile)
+	host := "shop." + ns + ".example.com"
+	e.admin.apply(t, ns, "shop", spec(host, "https://app.example.com"))
+	st := e.admin.statusOf(t, ns, "shop", kube.ReasonRefused)
+	if !strings.Contains(st.Message, "spec.match.hosts[0]") {
+		t.Errorf("before any route, the refusal does not name spec.match.hosts[0]:\n%s", st.Message)
+	}
+	route, err := kubetest.Objects([]byte("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: shop}\nspec: {hostnames: [" + host + "]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.server.Apply(context.Background(), ns, route...); err != nil {
+		t.Fatal(err)
+	}
+	e.admin.statusOf(t, ns, "shop", kube.ReasonAccepted)
+	c.eventually(t, host, "https://app.example.com", true)
 }

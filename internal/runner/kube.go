@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 
 	"github.com/corsproc/corsproc/internal/kube"
 )
@@ -18,8 +17,6 @@ func newController(cfg Config, log *slog.Logger) (*kube.Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	// client-go logs through klog; its lines join corsproc's, in its format.
-	klog.SetSlogLogger(log.With("component", "client-go"))
 	ns := cfg.LeaseNamespace
 	if ns == "" {
 		ns = os.Getenv("POD_NAMESPACE")

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/klog/v2"
 
 	"github.com/corsproc/corsproc/extproc"
 	"github.com/corsproc/corsproc/internal/grpcserver"
@@ -40,6 +41,11 @@ type Options struct {
 	Reload <-chan struct{}
 	// Force, once closed, skips the rest of the drain (a second SIGTERM).
 	Force <-chan struct{}
+	// ClientGoLogs sends the log lines of client-go (--kubernetes) to Log.
+	// They go through klog, one logger for the whole process, which may
+	// only be set before any client runs: the product sets it; tests that
+	// run several servers in one process leave it on stderr.
+	ClientGoLogs bool
 }
 
 // Runner is a loaded policy and two bound listeners, ready to [Runner.Run].
@@ -75,6 +81,9 @@ func New(cfg Config, o Options) (*Runner, error) {
 		return nil, fmt.Errorf("%s\ncorsproc serve: refusing to start: the policy file %s failed to load", err, cfg.PolicyFile)
 	}
 	if cfg.Kubernetes {
+		if o.ClientGoLogs {
+			klog.SetSlogLogger(r.log.With("component", "client-go"))
+		}
 		if r.kube, err = newController(cfg, r.log); err != nil {
 			return nil, fmt.Errorf("corsproc serve: --kubernetes: %w", err)
 		}
