@@ -196,7 +196,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	for _, ns := range namespaces {
 		f := dynamicinformer.NewFilteredDynamicSharedInformerFactory(c.dyn, 0, ns, nil)
 		inf := f.ForResource(CORSPolicies).Informer()
-		c.setup(inf, "CORSPolicy objects", policyChanged)
+		c.setup(inf, "CORSPolicy objects", c.policyChanged)
 		c.policies = append(c.policies, inf)
 		synced = append(synced, inf.HasSynced)
 		if withRoutes {
@@ -250,15 +250,25 @@ func (c *Controller) served(gvr schema.GroupVersionResource) bool {
 // change says what an update changed, for the informers' handlers.
 type change func(old, new *unstructured.Unstructured) (compose, status bool)
 
-// policyChanged: a new generation or acceptedSpec changes what runs;
-// anything else (status, labels) may only need status rewritten.
-func policyChanged(old, new *unstructured.Unstructured) (bool, bool) {
+// policyChanged: a new generation changes what runs, and so does a new
+// acceptedSpec while the current spec is refused; anything else (status,
+// labels, the acceptedSpec the leader has just written for a spec that
+// runs) may only need status rewritten. Without this, writing the status
+// of a thousand objects at start-up would compose the set a thousand times.
+func (c *Controller) policyChanged(old, new *unstructured.Unstructured) (bool, bool) {
 	if old == nil || new == nil || old.GetGeneration() != new.GetGeneration() || old.GetUID() != new.GetUID() {
 		return true, true
 	}
 	oa, _, _ := unstructured.NestedFieldNoCopy(old.Object, "status", "acceptedSpec")
 	na, _, _ := unstructured.NestedFieldNoCopy(new.Object, "status", "acceptedSpec")
-	return !jsonEqual(oa, na), true
+	if jsonEqual(oa, na) {
+		return false, true
+	}
+	c.mu.Lock()
+	r := c.results[new.GetNamespace()+"/"+new.GetName()]
+	c.mu.Unlock()
+	runs := r != nil && r.obj.uid == new.GetUID() && r.obj.generation == new.GetGeneration() && r.current == nil
+	return !runs, true
 }
 
 func routeChanged(old, new *unstructured.Unstructured) (bool, bool) {
