@@ -40,6 +40,13 @@ func TestDeploymentFilesPassOnlyFlagsCorsprocKnows(t *testing.T) {
 			}
 		}
 	}
+	for where, d := range kubernetesDeployments(t) {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name == "corsproc" {
+				commands[where] = c.Args
+			}
+		}
+	}
 	for where, args := range commands {
 		t.Run(where+" passes known flags to corsproc serve", func(t *testing.T) {
 			if len(args) == 0 || args[0] != "serve" {

@@ -49,6 +49,7 @@ var kustomizations = []string{
 	"k8s/overlays/istio",
 	"k8s/overlays/plain-envoy",
 	"k8s/grafana",
+	"k8s/examples/teams",
 }
 
 var scheme = func() *runtime.Scheme {

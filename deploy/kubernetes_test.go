@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -204,4 +205,18 @@ func checkEgress(t *testing.T, np *networkingv1.NetworkPolicy, args []string) {
 	if slices.Sort(ports); !slices.Equal(ports, []string{"443", "6443"}) {
 		t.Errorf("egress to ports %v, want the API server's 443 and 6443 only", ports)
 	}
+}
+
+// kubernetesDeployments are the Deployments of the renderings that run
+// corsproc --kubernetes, for the flag check.
+func kubernetesDeployments(t *testing.T) map[string]*appsv1.Deployment {
+	t.Helper()
+	out := map[string]*appsv1.Deployment{}
+	for _, d := range all[*appsv1.Deployment](renderWithComponent(t, "kubernetes")) {
+		out["k8s/base + k8s/components/kubernetes Deployment "+d.Name] = d
+	}
+	for _, d := range all[*appsv1.Deployment](mustRenderChart(t, "kubernetes: {enabled: true, namespaces: [team-a]}")) {
+		out[chartDir+" kubernetes.enabled Deployment "+d.Name] = d
+	}
+	return out
 }
