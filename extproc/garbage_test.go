@@ -250,7 +250,7 @@ func FuzzRequestHeaders(f *testing.F) {
 		}
 		readUpstream(&st.up, st.vary[:], st.cors[:], testutil.HeaderMap(respKey, respValue, "vary", respValue).GetHeaders())
 		st.dec.Respond(&st.up, &st.edit)
-		check(st.mutation(st.edit.Set(), st.edit.Remove, fail))
+		check(st.mutation(st.edit.Set(&st.dec), st.edit.Remove, fail))
 	})
 }
 

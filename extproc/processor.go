@@ -179,7 +179,7 @@ func (s *Server) responseHeaders(ctx context.Context, st *streamState, h *extpro
 				"reason", d.Reason.String(), "service_allow_origin", st.up.AllowOrigin)
 		}
 	}
-	resp := st.continueResponse(st.mutation(st.edit.Set(), st.edit.Remove, s.invalidOutput))
+	resp := st.continueResponse(st.mutation(st.edit.Set(d), st.edit.Remove, s.invalidOutput))
 	if st.edit.Mismatch {
 		setMetadata(resp, mismatchMetadata)
 	}

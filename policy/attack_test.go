@@ -48,7 +48,7 @@ func decRunOrigins(t *testing.T, policy string, cases []decOriginCase) {
 				d.Respond(&Upstream{}, &e)
 				hs := d.Headers()
 				if !d.Local {
-					hs = e.Set()
+					hs = e.Set(&d)
 				}
 				decInvariants(t, s, &r, hs)
 				for _, h := range hs {
@@ -276,7 +276,7 @@ func TestAttackCredentialsNeverWithStar(t *testing.T) {
 			d.Respond(&Upstream{}, &e)
 			hs := d.Headers()
 			if !d.Local {
-				hs = e.Set()
+				hs = e.Set(&d)
 			}
 			decInvariants(t, s, &r, hs)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 )
 
 // The origin most cases send, and the policy most cases use: the docs/contract.md §2
@@ -150,12 +151,12 @@ func decCheck(t *testing.T, s *Set, req Request, up Upstream, want decWant) {
 	d.Respond(&up, &e)
 	got := d.Headers()
 	if !d.Local {
-		got = e.Set()
+		got = e.Set(&d)
 		if !slices.Equal(e.Remove, want.remove) {
 			t.Errorf("removes %q, want %q", e.Remove, want.remove)
 		}
-	} else if len(e.Set()) != 0 || len(e.Remove) != 0 {
-		t.Errorf("a locally answered request edits a response: set %q, remove %q", decLines(e.Set()), e.Remove)
+	} else if len(e.Set(&d)) != 0 || len(e.Remove) != 0 {
+		t.Errorf("a locally answered request edits a response: set %q, remove %q", decLines(e.Set(&d)), e.Remove)
 	}
 	if e.Mismatch != want.mismatch {
 		t.Errorf("mismatch = %v, want %v", e.Mismatch, want.mismatch)
@@ -560,5 +561,33 @@ func TestExplain(t *testing.T) {
 				t.Errorf("explain:\n  got  %+v\n  want %+v", got, c.want)
 			}
 		})
+	}
+}
+
+// An Edit refers to its decision's headers rather than copying them; the
+// merged vary line sits in a slot of the decision that Headers never
+// shows, and each Respond writes it afresh.
+func TestEditRefersToTheDecisionsHeadersWithoutChangingThem(t *testing.T) {
+	t.Parallel()
+	s := decSet(t, decPolicy(`allowed_origins: ["https://app.example.com"]`))
+	r := decActual("GET", decOrigin)
+	d := s.Decide(&r)
+	before := slices.Clone(d.Headers())
+	var e Edit
+	for _, vary := range []string{"accept-encoding", "accept"} {
+		d.Respond(&Upstream{Vary: []string{vary}}, &e)
+		set := e.Set(&d)
+		if want := vary + ", origin"; len(set) == 0 || set[len(set)-1] != (Header{hdrVary, want}) {
+			t.Fatalf("with the service's vary %q, the edit sets %q; want it to end with vary %q", vary, decLines(set), want)
+		}
+		if !slices.Equal(set[:len(set)-1], before) {
+			t.Errorf("the edit sets %q before vary; want the decision's headers %q", decLines(set), decLines(before))
+		}
+		if !slices.Equal(d.Headers(), before) {
+			t.Errorf("Respond changed the decision's headers to %q", decLines(d.Headers()))
+		}
+	}
+	if got := unsafe.Sizeof(e); got > 64 {
+		t.Errorf("an Edit takes %d bytes: it holds a copy of headers again", got)
 	}
 }

@@ -125,11 +125,14 @@ type Decision struct {
 	// the response headers need not be sent to corsproc at all.
 	SkipResponse bool
 
-	c       *compiled
-	origin  string
-	vary    bool   // merge "origin" into vary on the response
-	echo    string // the names echoed for allow_headers "*" with credentials
-	headers [maxHeaders]Header
+	c      *compiled
+	origin string
+	vary   bool   // merge "origin" into vary on the response
+	echo   string // the names echoed for allow_headers "*" with credentials
+	// headers[:n] are the decision's; headers[n] is Respond's, for the
+	// merged vary line, so that an Edit refers to the decision's headers
+	// instead of holding a copy of them.
+	headers [maxHeaders + 1]Header
 	n       int
 }
 
@@ -173,21 +176,18 @@ type Upstream struct {
 }
 
 // Edit is what to do to the service's response headers: remove first, then
-// set (overwriting). It is filled by [Decision.Respond].
+// set (overwriting). It is filled by [Decision.Respond], and the headers it
+// sets are the decision's own: it holds how many, not a copy.
 type Edit struct {
 	// Remove names headers to delete.
 	Remove []string
 	// Mismatch is true in report mode when the service's own CORS answer
 	// disagrees with the policy.
 	Mismatch bool
-	set      [maxHeaders]Header
-	n        int
+	n        int // of d.headers to set
 }
 
 // Set returns the headers to set, each overwriting any line of that name.
-func (e *Edit) Set() []Header { return e.set[:e.n] }
-
-func (e *Edit) add(name, value string) {
-	e.set[e.n] = Header{name, value}
-	e.n++
-}
+// d is the decision whose Respond filled e; the headers hold until the
+// next Respond on d.
+func (e *Edit) Set(d *Decision) []Header { return d.headers[:e.n] }

@@ -155,7 +155,7 @@ func ExampleDecision_Respond() {
 		CORSHeaders: []string{"access-control-allow-origin"},
 	}, &e)
 	fmt.Println("remove:", e.Remove)
-	for _, h := range e.Set() {
+	for _, h := range e.Set(&d) {
 		fmt.Printf("set %s: %s\n", h.Name, h.Value)
 	}
 	// Output:

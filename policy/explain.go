@@ -68,7 +68,7 @@ func (s *Set) Explain(r *Request) Explanation {
 	}
 	var e Edit
 	d.Respond(&Upstream{}, &e)
-	x.Headers = append(x.Headers, e.Set()...)
+	x.Headers = append(x.Headers, e.Set(&d)...)
 	x.RemovesUpstreamCORS = d.c != nil && d.Mode == Enforce
 	x.KeepsUpstreamCORS = x.RemovesUpstreamCORS && d.c.keep
 	return x

@@ -313,7 +313,7 @@ func FuzzDecide(f *testing.F) {
 		}
 		var e Edit
 		d.Respond(&up, &e)
-		for _, hs := range [][]Header{d.Headers(), e.Set()} {
+		for _, hs := range [][]Header{d.Headers(), e.Set(&d)} {
 			decInvariants(t, p.set, &r, hs)
 			for _, h := range hs {
 				if h.Name == hdrAllowOrigin && h.Value != "*" && !p.ref.allows(origin) {

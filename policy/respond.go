@@ -28,12 +28,11 @@ func (d *Decision) Respond(up *Upstream, e *Edit) {
 		return // the service owns its CORS on this response
 	}
 	e.Remove = up.CORSHeaders
-	for _, h := range d.Headers() {
-		e.add(h.Name, h.Value)
-	}
+	e.n = d.n
 	if d.vary {
 		if v, change := mergeVary(up.Vary); change {
-			e.add(hdrVary, v)
+			d.headers[d.n] = Header{hdrVary, v}
+			e.n++
 		}
 	}
 }

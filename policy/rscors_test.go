@@ -276,7 +276,7 @@ func decRSCorsproc(s *Set, r Request) string {
 	if !d.Local {
 		var e Edit
 		d.Respond(&Upstream{}, &e)
-		hs = e.Set()
+		hs = e.Set(&d)
 	}
 	for _, h := range hs {
 		if h.Name == hdrAllowOrigin {
