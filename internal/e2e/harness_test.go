@@ -64,7 +64,14 @@ type corsproc struct {
 // own choosing (read back from its "corsproc serving" log line).
 func startCorsproc(t *testing.T, args ...string) *corsproc {
 	t.Helper()
-	p, err := launch(args...)
+	return startCorsprocEnv(t, nil, args...)
+}
+
+// startCorsprocEnv is startCorsproc with env (KEY=VALUE) added to the
+// process's environment.
+func startCorsprocEnv(t *testing.T, env []string, args ...string) *corsproc {
+	t.Helper()
+	p, err := launchEnv(env, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,16 +116,22 @@ var markSourcesAsInputs = sync.OnceFunc(func() {
 	})
 })
 
-func launch(args ...string) (*corsproc, error) {
+func launch(args ...string) (*corsproc, error) { return launchEnv(nil, args...) }
+
+// launchEnv starts corsproc with the test's environment less what would
+// change its behaviour behind a test's back (CORSPROC_* variables, GOGC),
+// plus env.
+func launchEnv(env []string, args ...string) (*corsproc, error) {
 	markSourcesAsInputs()
 	full := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--log-format", "json", "--log-level", "debug", "--shutdown-grace", "2s"}, args...)
 	p := &corsproc{cmd: exec.Command(corsprocBin, full...), stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CORSPROC_") {
+		if !strings.HasPrefix(kv, "CORSPROC_") && !strings.HasPrefix(kv, "GOGC=") {
 			p.cmd.Env = append(p.cmd.Env, kv)
 		}
 	}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	pipe, err := p.cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -276,3 +276,37 @@ func TestProcessAdminEndpoints(t *testing.T) {
 	}
 	noFailures(t, e)
 }
+
+// serve runs the collector at GOGC=200 for its small live heap
+// (cmd/corsproc/serve.go), and says so; an operator's GOGC wins.
+func TestProcessCollectsGarbageAt200UnlessGOGCIsSet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"without GOGC, serve collects at 200 and logs it", nil, "200"},
+		{"an operator's GOGC=100 is heeded and logged", []string{"GOGC=100"}, "100"},
+		{"an operator's GOGC=off is heeded and logged", []string{"GOGC=off"}, "off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := startCorsprocEnv(t, tt.env)
+			var got string
+			for line := range strings.Lines(p.stderr.String()) {
+				var rec struct {
+					Msg  string `json:"msg"`
+					GOGC string `json:"gogc"`
+				}
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "corsproc serving" {
+					got = rec.GOGC
+				}
+			}
+			if got != tt.want {
+				t.Errorf("the serving line says gogc %q, want %q:\n%s", got, tt.want, p.stderr.String())
+			}
+		})
+	}
+}

@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -227,10 +230,27 @@ func (r *Runner) logServing() {
 	r.log.Info("corsproc serving", "grpc_addr", r.grpcLn.Addr().String(), "admin_addr", r.adminLn.Addr().String(),
 		"policy_file", set.File(), "sha256", set.SHA256(), "policies", len(set.Policies()),
 		"tls", r.certs != nil, "mtls", cfg.TLSClientCA != "", "debug_headers", cfg.DebugHeaders, "pprof", cfg.Pprof,
-		"max_concurrent_streams", cfg.MaxConcurrentStreams, "handshake_timeout", cfg.HandshakeTimeout.String())
+		"max_concurrent_streams", cfg.MaxConcurrentStreams, "handshake_timeout", cfg.HandshakeTimeout.String(),
+		"gogc", gogc())
 	if cfg.DebugHeaders {
 		r.log.Warn("--debug-headers is on: responses carry x-corsproc-* headers and refused preflights name their cause; never in production")
 	}
+}
+
+// gogc is the garbage collector's target as the runtime holds it: serve
+// sets 200 unless GOGC is set (cmd/corsproc/serve.go), and an operator
+// who set GOGC should see it was heeded.
+func gogc() string {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return "unknown"
+	}
+	// GOGC=off reads as the largest uint64: no target at all.
+	if p := s[0].Value.Uint64(); p <= math.MaxInt32 {
+		return strconv.FormatUint(p, 10)
+	}
+	return "off"
 }
 
 // drain is the shutdown sequence, in one place: NOT_SERVING, the lameduck
