@@ -3,6 +3,7 @@ package policy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,8 +52,11 @@ var objectKeys = []string{"apiVersion", "kind", "metadata", "spec", "status"}
 // and the problems Admit finds in it carry the file's lines. On failure an
 // [*Error] lists every problem (a document of another kind, a missing
 // name, an object given twice), and the objects that could be read are
-// returned beside it, so that they can be checked too. It never panics on
-// any bytes.
+// returned beside it, so that they can be checked too. HTTPRoute
+// documents (gateway.networking.k8s.io) among them are no objects of
+// corsproc's: their spec.hostnames become the RouteHosts of the objects of
+// their namespace, as serve --kubernetes takes them from the cluster. It
+// never panics on any bytes.
 func ParseCORSPolicies(file string, data []byte, namespace string) ([]Contribution, error) {
 	ps := &problems{file: file}
 	if err := checkText(file, data); err != nil {
@@ -65,6 +69,7 @@ func ParseCORSPolicies(file string, data []byte, namespace string) ([]Contributi
 		return nil, &Error{File: file, Problems: ps.list}
 	}
 	var out []Contribution
+	routes := map[string][]string{}
 	seen := map[string]int{}
 	n := 0
 	for _, doc := range tree.Docs {
@@ -72,7 +77,7 @@ func ParseCORSPolicies(file string, data []byte, namespace string) ([]Contributi
 			continue
 		}
 		n++
-		c, ok := parseObject(file, doc, n, namespace, ps)
+		c, ok := parseObject(file, doc, n, namespace, ps, routes)
 		if !ok {
 			continue
 		}
@@ -85,6 +90,9 @@ func ParseCORSPolicies(file string, data []byte, namespace string) ([]Contributi
 		}
 		seen[name] = n
 		out = append(out, c)
+	}
+	for i := range out {
+		out[i].RouteHosts = routes[out[i].Namespace]
 	}
 	if n == 0 {
 		l := loc{ps: ps, policy: -1}
@@ -103,7 +111,7 @@ func docFile(doc *ast.DocumentNode) *ast.File { return &ast.File{Docs: []*ast.Do
 
 // parseObject reads document n; its problems are named "FILE: document
 // N" until the object's name is known, then as the object.
-func parseObject(file string, doc *ast.DocumentNode, n int, namespace string, ps *problems) (Contribution, bool) {
+func parseObject(file string, doc *ast.DocumentNode, n int, namespace string, ps *problems, routes map[string][]string) (Contribution, bool) {
 	df := docFile(doc)
 	start := len(ps.list)
 	src := file + ": document " + strconv.Itoa(n)
@@ -153,6 +161,15 @@ func parseObject(file string, doc *ast.DocumentNode, n int, namespace string, ps
 			kl.errorf("unknown key; a CORSPolicy takes %s", strings.Join(objectKeys, ", "))
 		}
 	}
+	if kind == httpRouteKind && strings.HasPrefix(apiVersion, gatewayAPIGroup+"/") {
+		// Offline, an HTTPRoute beside the objects stands for the one in
+		// the cluster, for guardrails with hosts_from_httproutes.
+		if !ps.hasTopErrorSince(start, "") && routes != nil {
+			ns := cmp.Or(c.Namespace, namespace)
+			routes[ns] = append(routes[ns], routeHostnames(l, m)...)
+		}
+		return Contribution{}, false
+	}
 	if kind != CORSPolicyKind && !ps.hasTopErrorSince(start, "kind") {
 		what := "has no kind"
 		if kind != "" {
@@ -198,6 +215,33 @@ func parseObject(file string, doc *ast.DocumentNode, n int, namespace string, ps
 		}
 	}
 	return c, true
+}
+
+// HTTPRoutes may sit among the objects (kustomize build output, or a
+// route file given with the policies), for hosts_from_httproutes.
+const (
+	httpRouteKind   = "HTTPRoute"
+	gatewayAPIGroup = "gateway.networking.k8s.io"
+)
+
+// routeHostnames reads an HTTPRoute's spec.hostnames, which is all that
+// guardrails take from it; the rest of the route is Gateway API's business.
+func routeHostnames(l loc, m yaml.MapSlice) []string {
+	for _, kv := range m {
+		if kv.Key != "spec" {
+			continue
+		}
+		spec, ok := asMap(l.child("spec"), kv.Value)
+		if !ok {
+			return nil
+		}
+		for _, skv := range spec {
+			if skv.Key == "hostnames" {
+				return asStrings(l.child("spec").child("hostnames"), skv.Value)
+			}
+		}
+	}
+	return nil
 }
 
 // objectMeta reads metadata.name and metadata.namespace; the other keys

@@ -32,6 +32,8 @@ func TestParseCORSPoliciesReadsObjectsAsKubectlDoes(t *testing.T) {
 		namespace string
 		objects   []string // NAMESPACE/NAME of the objects read
 		problems  []string // "LINE FILE: key: words"
+		// routeHosts are the RouteHosts every object read gets
+		routeHosts []string
 	}{
 		{name: "one object is read with its namespace and name",
 			data: obTeamA, objects: []string{"team-a/api"}},
@@ -47,6 +49,10 @@ func TestParseCORSPoliciesReadsObjectsAsKubectlDoes(t *testing.T) {
 			data:     obTeamA + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
 			objects:  []string{"team-a/api"},
 			problems: []string{"14 f.yaml: document 2: kind: this document is a Deployment, not a CORSPolicy"}},
+		{name: "an HTTPRoute among the objects gives its namespace's objects its hostnames, and is no object itself",
+			data: obTeamA + "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: web, namespace: team-a}\nspec: {hostnames: [web.a.example.com]}\n" +
+				"---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: other, namespace: team-b}\nspec: {hostnames: [b.example.com]}\n",
+			objects: []string{"team-a/api"}, routeHosts: []string{"web.a.example.com"}},
 		{name: "another apiVersion is refused with the one to write",
 			data:     strings.Replace(obTeamA, "corsproc.io/v1alpha1", "corsproc.io/v1", 1),
 			problems: []string{`2 f.yaml: CORSPolicy team-a/api: apiVersion "corsproc.io/v1": corsproc serves CORSPolicy as corsproc.io/v1alpha1`}},
@@ -78,6 +84,11 @@ func TestParseCORSPoliciesReadsObjectsAsKubectlDoes(t *testing.T) {
 			}
 			if !slices.Equal(names, tc.objects) {
 				t.Errorf("objects %v, want %v", names, tc.objects)
+			}
+			for _, c := range cs {
+				if !slices.Equal(c.RouteHosts, tc.routeHosts) {
+					t.Errorf("%s/%s has RouteHosts %q, want %q", c.Namespace, c.Name, c.RouteHosts, tc.routeHosts)
+				}
 			}
 			var got []string
 			var e *Error

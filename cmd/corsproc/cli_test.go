@@ -45,6 +45,7 @@ func TestCLI(t *testing.T) {
 		{"validate prints objects held to guardrails as JSON", "validate-objects-json", []string{"validate", "--json", "--config", central, teamB}, 1, ""},
 		{"validate refuses a document of another kind and an object without a namespace", "validate-objects-mixed", []string{"validate", "--config", central, "testdata/objects-mixed.yaml"}, 1, ""},
 		{"validate gives objects without a namespace the one of --namespace", "validate-objects-namespace", []string{"validate", "--config", central, "--namespace", "team-a", "-"}, 0, mixedStdin},
+		{"validate takes the hostnames of HTTPRoutes given beside the objects", "validate-objects-routes", []string{"validate", "--config", "testdata/routes-central.yaml", "testdata/objects-with-route.yaml"}, 1, ""},
 		{"validate refuses an object given in two files", "validate-objects-twice", []string{"validate", teamA, teamA}, 1, ""},
 		{"validate checks nothing against an invalid --config", "validate-objects-broken-central", []string{"validate", "--config", "testdata/broken.yaml", teamA}, 1, ""},
 		{"explain --help prints to stdout", "explain-help", []string{"explain", "--help"}, 0, ""},

@@ -23,7 +23,9 @@ A file of CORSPolicy objects (apiVersion corsproc.io/v1alpha1, kind
 CORSPolicy; one or many YAML documents) gets the checks of a policy in a
 policy file; with --config CENTRAL, each object is also held to CENTRAL's
 defaults and guardrails as serve --kubernetes would, offline, so that a
-team's CI can check a change before it is applied.
+team's CI can check a change before it is applied. HTTPRoute documents
+in the same file give their namespace's hostnames to guardrails with
+hosts_from_httproutes, as the cluster's routes do.
 
 Exit 0 when every file is valid (warnings allowed), 1 when one is not, 2 on
 a usage error.
