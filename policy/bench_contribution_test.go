@@ -40,9 +40,10 @@ func BenchmarkAdmit(b *testing.B) {
 	}
 }
 
-func BenchmarkWith1000Objects(b *testing.B) {
-	s := bcCentral(b)
-	admitted := make([]*Admitted, 1000)
+// bcAdmitted admits n contributions spread over 100 namespaces.
+func bcAdmitted(b *testing.B, s *Set, n int) []*Admitted {
+	b.Helper()
+	admitted := make([]*Admitted, n)
 	for i := range admitted {
 		a, err := s.Admit(bcContribution(i))
 		if err != nil {
@@ -50,6 +51,12 @@ func BenchmarkWith1000Objects(b *testing.B) {
 		}
 		admitted[i] = a
 	}
+	return admitted
+}
+
+func BenchmarkWith1000Objects(b *testing.B) {
+	s := bcCentral(b)
+	admitted := bcAdmitted(b, s, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.With(admitted); err != nil {
@@ -62,14 +69,7 @@ func BenchmarkWith1000Objects(b *testing.B) {
 // admitted policies matches: the worst case of selection by host.
 func BenchmarkDecideWith1000Objects(b *testing.B) {
 	s := bcCentral(b)
-	admitted := make([]*Admitted, 1000)
-	for i := range admitted {
-		a, err := s.Admit(bcContribution(i))
-		if err != nil {
-			b.Fatal(err)
-		}
-		admitted[i] = a
-	}
+	admitted := bcAdmitted(b, s, 1000)
 	w, err := s.With(admitted)
 	if err != nil {
 		b.Fatal(err)
